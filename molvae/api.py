@@ -1,0 +1,266 @@
+"""The Python API: :class:`MolVAE` (a trained model you can encode, decode and sample with) and
+:func:`train`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from molvae import checkpoint
+from molvae.config import (
+    DataConfig,
+    ModelConfig,
+    TrainConfig,
+    from_dict,
+    load_preset,
+)
+from molvae.data import MolDataset, load_dataset
+from molvae.errors import UserError
+from molvae.model import VAE, build_vae
+from molvae.sample import decode_latents
+from molvae.tokens import Vocab
+from molvae.trainer import Standardiser, Trainer, pick_device
+
+PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+
+
+class MolVAE:
+    """A trained SELFIES VAE with its vocabulary, clean-up options and property statistics.
+
+    Load one with :meth:`load` (or :meth:`pretrained`); train one with :func:`molvae.train`.
+    """
+
+    def __init__(self, ckpt: dict[str, Any], device: str = "auto") -> None:
+        self.ckpt = ckpt
+        self.model_config = from_dict(ModelConfig, ckpt["model_config"])
+        self.data_config = from_dict(DataConfig, ckpt["data_config"])
+        self.vocab = Vocab.from_list(ckpt["vocab"])
+        self.property_names: list[str] = list(ckpt["property_names"])
+        self.standardiser = Standardiser(
+            np.asarray(ckpt["property_mean"], dtype=np.float64),
+            np.asarray(ckpt["property_std"], dtype=np.float64),
+        )
+        self.max_len = int(ckpt.get("max_len", self.data_config.max_tokens)) + 1
+        self.device = pick_device(device)
+        self.model: VAE = build_vae(self.model_config, len(self.vocab), len(self.property_names))
+        state = {k: v.float() for k, v in ckpt["state_dict"].items()}
+        self.model.load_state_dict(state)
+        self.model.to(self.device).eval()
+        self.train_hashes: torch.Tensor | None = ckpt.get("train_hashes")
+
+    # -- loading -------------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str = "auto") -> MolVAE:
+        """Load a checkpoint written by ``molvae train`` (safely: ``weights_only=True``)."""
+        return cls(checkpoint.load(path), device=device)
+
+    @classmethod
+    def pretrained(cls, device: str = "auto") -> MolVAE:
+        """The model bundled with molvae (trained on MOSES)."""
+        path = PRETRAINED_DIR / "molvae_moses.pt"
+        if not path.exists():
+            raise UserError(
+                "This installation has no bundled model; pass a model file trained with "
+                "`molvae train`."
+            )
+        return cls.load(path, device=device)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the model (without optimizer state) to ``path``."""
+        payload = {k: v for k, v in self.ckpt.items() if k not in {"train_state"}}
+        payload["state_dict"] = {k: v.cpu() for k, v in self.model.state_dict().items()}
+        checkpoint.save(path, payload)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.model_config.latent_dim
+
+    # -- encoding ------------------------------------------------------------------------------
+
+    def prepare(self, data: Any, rejects_path: str | os.PathLike | None = None, progress=False):
+        """Clean and tokenise molecules the way this model was trained.
+
+        Args:
+            data: A list of SMILES, a DataFrame or a table file.
+            rejects_path: Where to write the rejected rows.
+
+        Returns:
+            The usable molecules and a DataFrame of rejected rows (``row``, ``input``,
+            ``reason``), including molecules with tokens this model has never seen.
+        """
+        if isinstance(data, str | os.PathLike) and not Path(data).exists():
+            raise UserError(f"File {data} does not exist; check the path.")
+        if not isinstance(data, str | os.PathLike | pd.DataFrame):
+            data = pd.DataFrame({"smiles": list(data)})
+        cfg = DataConfig(**{**self.data_config.__dict__, "properties": [], "max_molecules": None})
+        cfg.cache_dir = self.data_config.cache_dir
+        ds = load_dataset(
+            data, cfg, progress=progress, use_cache=False, drop_duplicates=False, allow_empty=True
+        )
+        rejects = ds.rejects
+        ds, unknown = ds.split_by_vocab(self.vocab)
+        rejects = pd.concat([rejects, unknown], ignore_index=True).sort_values("row")
+        if rejects_path is not None:
+            rejects.to_csv(rejects_path, index=False)
+        return ds, rejects
+
+    @torch.no_grad()
+    def encode_dataset(self, ds: MolDataset, batch_size: int = 1000) -> torch.Tensor:
+        """Posterior means of a prepared dataset: `n x latent_dim`."""
+        ids, lengths = ds.to_padded(self.vocab)
+        mus = []
+        for start in range(0, len(ds), batch_size):
+            b = ids[start : start + batch_size].to(self.device)
+            b_len = lengths[start : start + batch_size]
+            b = b[:, : int(b_len.max())]
+            mu, _ = self.model.encoder(b, b_len.to(self.device))
+            mus.append(mu.cpu())
+        return torch.cat(mus) if mus else torch.zeros(0, self.latent_dim)
+
+    def encode(self, smiles: str | list[str]) -> torch.Tensor:
+        """Posterior means E[z|x] of molecules: `n x latent_dim`.
+
+        Raises:
+            UserError: A SMILES cannot be used (the message names it and says why).
+        """
+        smiles = [smiles] if isinstance(smiles, str) else list(smiles)
+        ds, rejects = self._prepare_all(smiles)
+        return self.encode_dataset(ds)
+
+    def _prepare_all(self, smiles: list[str]) -> tuple[MolDataset, pd.DataFrame]:
+        ds, rejects = self.prepare(smiles)
+        if len(rejects):
+            first = rejects.iloc[0]
+            raise UserError(
+                f"Cannot encode '{first['input']}' (input {int(first['row'])}): "
+                f"{first['reason']}; remove or fix it and try again."
+            )
+        return ds, rejects
+
+    # -- decoding ------------------------------------------------------------------------------
+
+    def decode(
+        self,
+        z: torch.Tensor | np.ndarray,
+        greedy: bool = True,
+        temperature: float = 1.0,
+        seed: int | None = None,
+    ) -> list[str | None]:
+        """Decode latent vectors (`n x latent_dim`) to canonical SMILES (``None`` if empty)."""
+        z = torch.as_tensor(np.asarray(z), dtype=torch.float32)
+        if z.ndim == 1:
+            z = z.unsqueeze(0)
+        if z.shape[-1] != self.latent_dim:
+            raise UserError(
+                f"Latent vectors have {z.shape[-1]} values but this model's latent space has "
+                f"{self.latent_dim}; encode with the same model."
+            )
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        return decode_latents(
+            self.model, self.vocab, z, self.max_len, greedy, temperature, generator=gen
+        )
+
+    def sample(
+        self, n: int, temperature: float = 1.0, seed: int | None = None, progress: bool = False
+    ) -> list[str | None]:
+        """Sample ``n`` molecules: z from N(0, I), tokens drawn at ``temperature``."""
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        z = torch.randn(n, self.latent_dim, generator=gen)
+        return decode_latents(
+            self.model,
+            self.vocab,
+            z,
+            self.max_len,
+            greedy=False,
+            temperature=temperature,
+            generator=gen,
+            progress=progress,
+        )
+
+    def reconstruct(self, smiles: list[str]) -> list[str | None]:
+        """Greedy decode of each molecule's posterior mean."""
+        return self.decode(self.encode(smiles))
+
+    # -- properties ----------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def predict(self, smiles: str | list[str]) -> pd.DataFrame:
+        """Property-head predictions (in the properties' own units), one row per molecule."""
+        if not self.property_names:
+            raise UserError("This model was trained without properties; retrain with --properties.")
+        smiles = [smiles] if isinstance(smiles, str) else list(smiles)
+        mu = self.encode(smiles).to(self.device)
+        pred = self.standardiser.inverse(self.model.head(mu).cpu().numpy())
+        frame = pd.DataFrame(pred, columns=self.property_names)
+        frame.insert(0, "smiles", smiles)
+        return frame
+
+    @torch.no_grad()
+    def predict_latent(self, z: torch.Tensor) -> torch.Tensor:
+        """Property-head predictions for latent vectors, in the properties' own units."""
+        pred = self.model.head(z.to(self.device)).cpu()
+        mean = torch.as_tensor(self.standardiser.mean, dtype=pred.dtype)
+        std = torch.as_tensor(self.standardiser.std, dtype=pred.dtype)
+        return pred * std + mean
+
+    def in_training_set(self, smiles: list[str]) -> np.ndarray:
+        """Which canonical SMILES were in this model's training set."""
+        return checkpoint.contains(self.train_hashes, smiles)
+
+    def __repr__(self) -> str:
+        c = self.model_config
+        return (
+            f"MolVAE(latent_dim={c.latent_dim}, vocab={len(self.vocab)}, "
+            f"properties={self.property_names}, device={self.device})"
+        )
+
+
+def train(
+    data: str | os.PathLike | pd.DataFrame,
+    out: str | os.PathLike = "runs/molvae",
+    preset: str = "small",
+    data_config: DataConfig | None = None,
+    model_config: ModelConfig | None = None,
+    train_config: TrainConfig | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    on_step=None,
+) -> MolVAE:
+    """Train a VAE on a SMILES table and return the best model.
+
+    Args:
+        data: A ``.csv``/``.tsv``/``.smi`` file (optionally gzipped) or a DataFrame.
+        out: Folder for ``best.pt``, ``last.pt``, ``metrics.csv`` and ``rejects.csv``.
+        preset: Model and training defaults (``tiny``, ``small``, ``moses`` or a TOML path);
+            ``model_config``/``train_config`` override it when given.
+        data_config: Clean-up options and properties.
+        resume: Continue from ``out/last.pt`` if it exists.
+        progress: Show progress bars and summaries.
+        on_step: Called with the trainer after each step.
+    """
+    p = load_preset(preset)
+    data_config = data_config or DataConfig()
+    out = Path(out)
+    ds = load_dataset(data, data_config, rejects_path=out / "rejects.csv", progress=progress)
+    train_ds, val_ds = ds.split(data_config.val_fraction, data_config.seed)
+    trainer = Trainer(
+        train_ds,
+        val_ds,
+        model_config or p.model,
+        train_config or p.train,
+        out,
+        data_cfg=data_config,
+        progress=progress,
+    )
+    if resume and not trainer.resume() and progress:
+        from molvae.progress import console
+
+        console.print(f"No {out / 'last.pt'} to resume from; starting a new run.")
+    best = trainer.fit(on_step=on_step)
+    return MolVAE.load(best)

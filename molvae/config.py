@@ -1,0 +1,230 @@
+"""Typed configuration: what the data clean-up, the model and the training loop take.
+
+Every run is described by three dataclasses. They are saved into each checkpoint as plain
+dicts, so a model can be rebuilt without the command line that trained it. Presets live as
+small TOML files in ``molvae/presets/`` with a comment on why each value was chosen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+from molvae.errors import UserError
+
+#: Elements a drug-like model is trained on; anything else (metals, noble gases) is rejected.
+T = TypeVar("T")
+PRESET_DIR = Path(__file__).parent / "presets"
+
+ORGANIC_ELEMENTS = ("H", "B", "C", "N", "O", "F", "Si", "P", "S", "Cl", "Se", "Br", "I")
+
+
+@dataclass
+class DataConfig:
+    """How a SMILES table is read and cleaned.
+
+    Attributes:
+        smiles_col: Column holding SMILES; ``None`` finds a column named ``smiles`` (any case).
+        properties: Targets for the property head. A name that is a column in the file is read
+            from it (non-numeric cells are rejected, empty cells masked); otherwise one of the
+            RDKit-computed names in ``molvae.chem.PROPERTIES`` (``logp``, ``qed``, ``sa``, ...).
+        largest_fragment: Keep only the largest fragment (strips salts and solvents).
+        neutralise: Neutralise charges where a neutral form exists.
+        strip_isotopes: Replace isotope labels by the natural element.
+        allowed_elements: Elements a molecule may contain; ``None`` allows any.
+        max_heavy_atoms: Reject larger molecules; ``None`` for no limit.
+        max_tokens: Reject molecules whose SELFIES is longer than this many tokens.
+        max_molecules: Use only the first this-many rows of the file.
+        val_fraction: Fraction of molecules held out for validation.
+        seed: Seed of the train/validation split.
+        n_jobs: Processes for clean-up and tokenisation; ``0`` uses every core.
+        cache_dir: Where tokenised datasets are cached; ``None`` uses ``~/.cache/molvae``.
+    """
+
+    smiles_col: str | None = None
+    properties: list[str] = field(default_factory=list)
+    largest_fragment: bool = True
+    neutralise: bool = True
+    strip_isotopes: bool = True
+    allowed_elements: list[str] | None = field(default_factory=lambda: list(ORGANIC_ELEMENTS))
+    max_heavy_atoms: int | None = None
+    max_tokens: int = 128
+    max_molecules: int | None = None
+    val_fraction: float = 0.05
+    seed: int = 0
+    n_jobs: int = 0
+    cache_dir: str | None = None
+
+    def cleaning_key(self) -> dict[str, Any]:
+        """The options that change what clean-up produces (used in the cache key)."""
+        return {
+            "smiles_col": self.smiles_col,
+            "properties": list(self.properties),
+            "largest_fragment": self.largest_fragment,
+            "neutralise": self.neutralise,
+            "strip_isotopes": self.strip_isotopes,
+            "allowed_elements": self.allowed_elements,
+            "max_heavy_atoms": self.max_heavy_atoms,
+            "max_tokens": self.max_tokens,
+            "max_molecules": self.max_molecules,
+        }
+
+    def clean_options(self):
+        """The :class:`molvae.chem.CleanOptions` these settings describe."""
+        from molvae.chem import CleanOptions
+
+        return CleanOptions(
+            largest_fragment=self.largest_fragment,
+            neutralise=self.neutralise,
+            strip_isotopes=self.strip_isotopes,
+            allowed_elements=frozenset(self.allowed_elements) if self.allowed_elements else None,
+            max_heavy_atoms=self.max_heavy_atoms,
+            max_tokens=self.max_tokens,
+        )
+
+
+@dataclass
+class ModelConfig:
+    """Sizes of the encoder, decoder and property head.
+
+    Attributes:
+        embed_dim: Token embedding size, shared by encoder and decoder.
+        enc_hidden: Hidden units per direction of the bidirectional encoder GRU.
+        enc_layers: Encoder GRU layers.
+        dec_hidden: Hidden units of the decoder GRU.
+        dec_layers: Decoder GRU layers.
+        latent_dim: Size of the latent space.
+        dropout: Dropout between stacked GRU layers and in the property head.
+        prop_hidden: Hidden units of the property-head MLP.
+    """
+
+    embed_dim: int = 64
+    enc_hidden: int = 128
+    enc_layers: int = 1
+    dec_hidden: int = 256
+    dec_layers: int = 1
+    latent_dim: int = 64
+    dropout: float = 0.0
+    prop_hidden: int = 128
+
+
+@dataclass
+class TrainConfig:
+    """The training loop and the loss weights.
+
+    Attributes:
+        epochs: Passes over the training set.
+        batch_size: Molecules per step.
+        lr: Adam learning rate.
+        lr_final_fraction: Cosine-decay the learning rate to this fraction of ``lr``.
+        grad_clip: Clip the gradient norm to this value.
+        beta: Final weight of the KL term (the β of β-VAE).
+        kl_schedule: ``linear``, ``sigmoid``, ``cyclical`` or ``constant`` KL annealing.
+        kl_warmup: Fraction of all steps over which the KL weight rises to ``beta``.
+        kl_cycles: Number of cycles for the ``cyclical`` schedule.
+        free_bits: Nats per latent dimension below which the KL is not penalised.
+        word_dropout: Probability of hiding a decoder input token (forces use of z).
+        sched_sampling: Largest fraction of decoder inputs replaced by the model's own
+            Gumbel-Softmax samples (straight-through); rises linearly over training.
+        gumbel_tau_start: Gumbel-Softmax temperature at the start of training.
+        gumbel_tau_end: Gumbel-Softmax temperature at the end of training.
+        prop_weight: Weight of the property-head loss (mean squared error on standardised
+            targets, per molecule).
+        bucket_size: Molecules per length bucket; batches are drawn within a bucket.
+        checkpoint_every: Also write ``last.pt`` every this-many steps (0: only per epoch).
+        seed: Seed of every random choice in training.
+        device: ``auto`` (CUDA when present), ``cpu`` or ``cuda[:N]``.
+        num_threads: CPU threads for PyTorch; ``0`` keeps PyTorch's default.
+    """
+
+    epochs: int = 10
+    batch_size: int = 256
+    lr: float = 1e-3
+    lr_final_fraction: float = 0.1
+    grad_clip: float = 5.0
+    beta: float = 0.1
+    kl_schedule: str = "linear"
+    kl_warmup: float = 0.3
+    kl_cycles: int = 4
+    free_bits: float = 0.0
+    word_dropout: float = 0.0
+    sched_sampling: float = 0.0
+    gumbel_tau_start: float = 1.0
+    gumbel_tau_end: float = 0.5
+    prop_weight: float = 1.0
+    bucket_size: int = 8192
+    checkpoint_every: int = 500
+    seed: int = 0
+    device: str = "auto"
+    num_threads: int = 0
+
+
+KL_SCHEDULES = ("linear", "sigmoid", "cyclical", "constant")
+
+
+@dataclass
+class Preset:
+    """A named pair of model and training settings."""
+
+    name: str
+    model: ModelConfig
+    train: TrainConfig
+
+
+def preset_names() -> list[str]:
+    """Names of the presets shipped with molvae."""
+    return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
+
+
+def load_preset(name: str) -> Preset:
+    """Read a preset by name (``tiny``, ``small``, ``moses``) or from a TOML file path.
+
+    Raises:
+        UserError: The preset does not exist or holds an unknown setting.
+    """
+    path = Path(name)
+    if path.suffix == ".toml" and path.exists():
+        text = path.read_text()
+    else:
+        res = PRESET_DIR / f"{name}.toml"
+        if not res.is_file():
+            raise UserError(
+                f"Unknown preset '{name}'; choose one of {', '.join(preset_names())} "
+                "or pass the path of a .toml file."
+            )
+        text = res.read_text()
+    raw = tomllib.loads(text)
+    return Preset(
+        name=path.stem,
+        model=from_dict(ModelConfig, raw.get("model", {})),
+        train=from_dict(TrainConfig, raw.get("train", {})),
+    )
+
+
+def from_dict(cls: type[T], values: dict[str, Any]) -> T:
+    """Build a config dataclass from a dict, refusing names it does not know.
+
+    Raises:
+        UserError: ``values`` holds a key that is not a field of ``cls``.
+    """
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise UserError(
+            f"Unknown {cls.__name__} setting(s) {', '.join(unknown)}; "
+            f"known ones are {', '.join(sorted(known))}."
+        )
+    return cls(**values)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A config dataclass as a plain dict (safe to store in a checkpoint)."""
+    return asdict(cfg)
+
+
+def replace(cfg: Any, **changes: Any) -> Any:
+    """A copy of ``cfg`` with the non-``None`` entries of ``changes`` applied."""
+    return dataclasses.replace(cfg, **{k: v for k, v in changes.items() if v is not None})

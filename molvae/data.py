@@ -1,0 +1,595 @@
+"""From a SMILES table to a cleaned, tokenised, cached dataset, with a rejects report.
+
+``load_dataset`` reads a ``.csv``/``.tsv``/``.smi`` file (optionally gzipped) or a DataFrame,
+cleans every SMILES with RDKit, encodes it as SELFIES in parallel processes, computes the
+requested properties, drops duplicates and caches the result on disk keyed by the input's
+content and the clean-up options. Every row that is not used is counted by reason and listed in
+a rejects CSV.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import math
+import multiprocessing
+import os
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from molvae import chem
+from molvae.config import DataConfig
+from molvae.errors import UserError
+from molvae.progress import console, progress_bar
+from molvae.tokens import Vocab
+
+#: Bump when clean-up changes what it produces, so old caches are not reused.
+CLEAN_VERSION = 1
+_CHUNK = 4000
+_SMILES_EXTS = (".smi", ".smiles")
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading tables
+
+
+@dataclass
+class Table:
+    """A raw input table: SMILES cells, their spreadsheet row numbers, all columns as text."""
+
+    frame: pd.DataFrame
+    smiles_col: str
+    rows: np.ndarray  # spreadsheet row of each record (the header, if any, is row 1)
+    source: str
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    raw = gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")  # noqa: SIM115
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+
+
+def _check_readable(path: Path) -> str:
+    """First few KB of the file as text; clear errors for missing, empty or binary files."""
+    if not path.exists():
+        raise UserError(f"File {path} does not exist; check the path.")
+    if path.is_dir():
+        raise UserError(f"{path} is a folder; pass a .csv, .tsv or .smi file.")
+    try:
+        opener = gzip.open if path.name.endswith(".gz") else open
+        with opener(path, "rb") as fh:
+            head = fh.read(65536)
+    except (OSError, EOFError) as err:
+        raise UserError(f"Cannot read {path} ({err}); is it a valid (gzipped) text file?") from err
+    if not head.strip():
+        raise UserError(
+            f"{path} is empty; give a file with a SMILES column and one row per molecule."
+        )
+    if b"\x00" in head:
+        raise UserError(f"{path} looks like a binary file; give a text .csv, .tsv or .smi file.")
+    try:
+        text = head.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        # The last character may be cut in half by the 64 KB window.
+        if err.start < len(head) - 4:
+            raise UserError(
+                f"{path} is not UTF-8 text (bad byte at offset {err.start}); "
+                "re-save it as UTF-8 and try again."
+            ) from err
+        text = head[: err.start].decode("utf-8-sig")
+    return text
+
+
+def _sniff_delimiter(first_line: str) -> str | None:
+    counts = {d: first_line.count(d) for d in (",", "\t", ";", "|")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else None
+
+
+def _looks_like_smiles(text: str) -> bool:
+    return chem.to_mol(text) is not None and text.lower() not in {"smiles", "smi"}
+
+
+def read_table(source: str | os.PathLike | pd.DataFrame, smiles_col: str | None = None) -> Table:
+    """Read a SMILES table, finding the delimiter and the SMILES column.
+
+    Args:
+        source: A ``.csv``, ``.tsv``, ``.smi`` (whitespace separated, header optional) file,
+            any of them gzipped, or a DataFrame.
+        smiles_col: The SMILES column; ``None`` picks the column called ``smiles`` (any case),
+            or the only column.
+
+    Raises:
+        UserError: The file is missing, empty, binary, not UTF-8, or has no SMILES column.
+    """
+    if isinstance(source, pd.DataFrame):
+        frame = source.reset_index(drop=True).copy()
+        col = _find_smiles_col(frame, smiles_col, "the DataFrame")
+        return Table(frame, col, np.arange(len(frame)) + 1, "DataFrame")
+
+    path = Path(source)
+    head = _check_readable(path)
+    first_line = head.splitlines()[0] if head.splitlines() else ""
+    stem = path.name.removesuffix(".gz").lower()
+    try:
+        if stem.endswith(_SMILES_EXTS):
+            frame, has_header = _read_smi(path, first_line)
+        else:
+            delim = _sniff_delimiter(first_line)
+            has_header = True
+            if delim is None:  # one column: a header only if it is not itself a SMILES
+                has_header = not _looks_like_smiles(first_line.strip())
+            with _open_text(path) as fh:
+                frame = pd.read_csv(
+                    fh,
+                    sep=delim or "\x1f",  # one column: a separator that never occurs
+                    header=0 if has_header else None,
+                    dtype=str,
+                    keep_default_na=False,
+                    skip_blank_lines=False,
+                    engine="c",
+                )
+            if not has_header:
+                frame.columns = ["smiles"]
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path} is not UTF-8 text; re-save it as UTF-8 and try again.") from err
+    except pd.errors.ParserError as err:
+        msg = str(err).strip().splitlines()[-1]
+        raise UserError(f"Cannot parse {path} as a table ({msg}); check its delimiter.") from err
+    frame.columns = [str(c).strip() for c in frame.columns]
+    col = _find_smiles_col(frame, smiles_col, str(path))
+    # Trailing blank lines are not rows anyone meant; blank lines in between are.
+    while len(frame) and all(str(v).strip() == "" for v in frame.iloc[-1]):
+        frame = frame.iloc[:-1]
+    rows = np.arange(len(frame)) + (2 if has_header else 1)
+    return Table(frame.reset_index(drop=True), col, rows, str(path))
+
+
+def _read_smi(path: Path, first_line: str) -> tuple[pd.DataFrame, bool]:
+    first = first_line.split()[0] if first_line.split() else ""
+    has_header = first.lower() in {"smiles", "smi"}
+    smiles, names = [], []
+    with _open_text(path) as fh:
+        for i, line in enumerate(fh):
+            if i == 0 and has_header:
+                continue
+            parts = line.strip().split(maxsplit=1)
+            smiles.append(parts[0] if parts else "")
+            names.append(parts[1] if len(parts) > 1 else "")
+    return pd.DataFrame({"smiles": smiles, "name": names}), has_header
+
+
+def _find_smiles_col(frame: pd.DataFrame, wanted: str | None, where: str) -> str:
+    cols = [str(c) for c in frame.columns]
+    if wanted is not None:
+        for c in cols:
+            if c == wanted or c.lower() == wanted.lower():
+                return c
+        raise UserError(f"Column '{wanted}' is not in {where}; its columns are: {', '.join(cols)}.")
+    for c in cols:
+        if c.lower() in {"smiles", "smi", "canonical_smiles"}:
+            return c
+    if len(cols) == 1:
+        return cols[0]
+    raise UserError(
+        f"No SMILES column found in {where}; its columns are: {', '.join(cols)}. "
+        "Name the right one with --smiles-col."
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The dataset
+
+
+@dataclass
+class MolDataset:
+    """Cleaned, de-duplicated, tokenised molecules and their properties.
+
+    Attributes:
+        smiles: Canonical SMILES, one per molecule.
+        tokens: SELFIES token ids in ``vocab``, all molecules concatenated.
+        offsets: ``tokens[offsets[i]:offsets[i + 1]]`` are molecule ``i``'s tokens.
+        vocab: The vocabulary the ids refer to.
+        properties: `n x p` float array of targets (``nan`` where a value is missing).
+        property_names: Names of the ``p`` targets.
+        rows: Spreadsheet row of each molecule in the input.
+        rejects: One row per unused input row: ``row``, ``input``, ``reason``.
+        n_input: Rows read from the input.
+        source: Where the data came from.
+    """
+
+    smiles: list[str]
+    tokens: np.ndarray
+    offsets: np.ndarray
+    vocab: Vocab
+    properties: np.ndarray
+    property_names: list[str]
+    rows: np.ndarray
+    rejects: pd.DataFrame
+    n_input: int
+    source: str = ""
+    from_cache: bool = False
+    extra: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.smiles)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Number of SELFIES tokens of each molecule (without ``<eos>``)."""
+        return np.diff(self.offsets)
+
+    def token_ids(self, i: int) -> np.ndarray:
+        return self.tokens[self.offsets[i] : self.offsets[i + 1]]
+
+    def reject_counts(self) -> dict[str, int]:
+        return dict(Counter(self.rejects["reason"]).most_common())
+
+    def subset(self, index: Sequence[int] | np.ndarray) -> MolDataset:
+        """The molecules at ``index`` (rejects stay with the parent)."""
+        index = np.asarray(index, dtype=np.int64)
+        lengths = self.lengths[index]
+        offsets = np.zeros(len(index) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        starts = self.offsets[index]
+        gather = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1])
+        return MolDataset(
+            smiles=[self.smiles[i] for i in index],
+            tokens=self.tokens[gather],
+            offsets=offsets,
+            vocab=self.vocab,
+            properties=self.properties[index],
+            property_names=self.property_names,
+            rows=self.rows[index],
+            rejects=self.rejects.iloc[0:0],
+            n_input=len(index),
+            source=self.source,
+        )
+
+    def to_padded(self, vocab: Vocab | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token ids as a padded tensor in ``vocab`` (default: the dataset's own).
+
+        Returns:
+            ``ids`` of shape `n x (max_len + 1)` ending each row with ``<eos>`` then ``<pad>``,
+            and ``lengths`` of shape `n` counting the ``<eos>``.
+
+        Raises:
+            ValueError: A token is missing from ``vocab``; use :meth:`split_by_vocab` first.
+        """
+        tokens = self.tokens
+        if vocab is not None and vocab != self.vocab:
+            table = vocab.remap_from(self.vocab)
+            tokens = table[tokens]
+            if (tokens < 0).any():
+                raise ValueError("dataset holds tokens missing from the vocabulary")
+            eos = vocab.eos_id
+        else:
+            eos = self.vocab.eos_id
+        lengths = self.lengths + 1
+        n, width = len(self), int(lengths.max(initial=1))
+        ids = np.zeros((n, width), dtype=np.int64)
+        cols = np.arange(len(tokens)) - np.repeat(self.offsets[:-1], self.lengths)
+        ids[np.repeat(np.arange(n), self.lengths), cols] = tokens
+        ids[np.arange(n), lengths - 1] = eos
+        return torch.from_numpy(ids), torch.from_numpy(lengths.astype(np.int64))
+
+    def split_by_vocab(self, vocab: Vocab) -> tuple[MolDataset, pd.DataFrame]:
+        """Keep the molecules whose tokens are all in ``vocab``; reject the rest with reason."""
+        table = vocab.remap_from(self.vocab)
+        bad_token = table[self.tokens] < 0
+        bad_mol = np.zeros(len(self), dtype=bool)
+        if bad_token.any():
+            owner = np.repeat(np.arange(len(self)), self.lengths)
+            bad_mol[owner[bad_token]] = True
+        bad = np.flatnonzero(bad_mol)
+        rejects = pd.DataFrame(
+            {
+                "row": self.rows[bad],
+                "input": [self.smiles[i] for i in bad],
+                "reason": chem.UNKNOWN_TOKEN,
+            }
+        )
+        return self.subset(np.flatnonzero(~bad_mol)), rejects
+
+    def split(self, val_fraction: float, seed: int) -> tuple[MolDataset, MolDataset]:
+        """Seeded random train/validation split."""
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(len(self))
+        n_val = int(round(len(self) * val_fraction))
+        if val_fraction > 0 and len(self) >= 10:
+            n_val = max(n_val, 1)
+        return self.subset(np.sort(order[n_val:])), self.subset(np.sort(order[:n_val]))
+
+
+def _clean_chunk(args: tuple) -> tuple:
+    """Worker: clean and tokenise a chunk; ids are local to the chunk's own token list."""
+    smiles, opts, computed = args
+    local: dict[str, int] = {}
+    canon, reasons, ids, lengths, props = [], [], [], [], []
+    for s in smiles:
+        can, toks = chem.clean(s, opts)
+        if can is None:
+            canon.append(None)
+            reasons.append(toks)
+            lengths.append(0)
+            props.append([math.nan] * len(computed))
+            continue
+        canon.append(can)
+        reasons.append("")
+        ids.extend(local.setdefault(t, len(local)) for t in toks)
+        lengths.append(len(toks))
+        props.append(chem.compute_properties(can, computed) if computed else [])
+    return (
+        canon,
+        reasons,
+        np.asarray(ids, dtype=np.int32),
+        np.asarray(lengths, dtype=np.int64),
+        list(local),
+        np.asarray(props, dtype=np.float64).reshape(len(smiles), len(computed)),
+    )
+
+
+def _n_workers(n_jobs: int, n_rows: int) -> int:
+    if n_rows < 2 * _CHUNK:
+        return 1
+    return n_jobs if n_jobs > 0 else (os.cpu_count() or 1)
+
+
+def _run_clean(smiles: list, opts: chem.CleanOptions, computed: list[str], n_jobs: int, show: bool):
+    chunks = [(smiles[i : i + _CHUNK], opts, computed) for i in range(0, len(smiles), _CHUNK)]
+    workers = _n_workers(n_jobs, len(smiles))
+    with progress_bar(len(smiles), "Cleaning + tokenising", show) as bar:
+        if workers == 1:
+            for chunk in chunks:
+                yield _clean_chunk(chunk)
+                bar.advance(len(chunk[0]))
+        else:
+            ctx = multiprocessing.get_context("spawn")
+            with ctx.Pool(workers) as pool:
+                for result in pool.imap(_clean_chunk, chunks):
+                    yield result
+                    bar.advance(len(result[0]))
+
+
+def _content_hash(table: Table, path: Path | None) -> str:
+    h = hashlib.sha256()
+    if path is not None:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    else:
+        h.update(pd.util.hash_pandas_object(table.frame, index=False).values.tobytes())
+        h.update(json.dumps(list(map(str, table.frame.columns))).encode())
+    return h.hexdigest()
+
+
+def cache_dir(cfg: DataConfig) -> Path:
+    """The folder holding tokenised-dataset caches."""
+    if cfg.cache_dir:
+        return Path(cfg.cache_dir)
+    if os.environ.get("MOLVAE_CACHE"):
+        return Path(os.environ["MOLVAE_CACHE"])
+    return Path.home() / ".cache" / "molvae"
+
+
+def load_dataset(
+    source: str | os.PathLike | pd.DataFrame,
+    cfg: DataConfig | None = None,
+    rejects_path: str | os.PathLike | None = None,
+    progress: bool = True,
+    use_cache: bool = True,
+    drop_duplicates: bool = True,
+    allow_empty: bool = False,
+) -> MolDataset:
+    """Read, clean, tokenise and (optionally) cache a SMILES table.
+
+    Args:
+        source: A table file (see :func:`read_table`) or a DataFrame.
+        cfg: Clean-up options, property names and cache location.
+        rejects_path: Where to write the rejects CSV (``row``, ``input``, ``reason``);
+            ``None`` writes none.
+        progress: Show a progress bar and print the summary.
+        use_cache: Read and write the on-disk cache.
+        drop_duplicates: Reject repeats of a molecule (off when encoding a table row by row).
+        allow_empty: Return an empty dataset instead of raising when no row is usable.
+
+    Raises:
+        UserError: The input cannot be read, a property is unknown, or no row is usable
+            (exit code 2).
+    """
+    cfg = cfg or DataConfig()
+    table = read_table(source, cfg.smiles_col)
+    path = None if isinstance(source, pd.DataFrame) else Path(source)
+    frame = table.frame
+    if cfg.max_molecules is not None:
+        frame = frame.iloc[: cfg.max_molecules]
+    rows = table.rows[: len(frame)]
+    csv_props, computed = _resolve_properties(cfg.properties, frame, table)
+
+    key = hashlib.sha256(
+        json.dumps(
+            [_content_hash(table, path), cfg.cleaning_key(), drop_duplicates, CLEAN_VERSION],
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()[:24]
+    cache_file = cache_dir(cfg) / f"{key}.npz"
+    dataset = _read_cache(cache_file) if use_cache else None
+    if dataset is None:
+        dataset = _build(
+            frame, table.smiles_col, rows, cfg, csv_props, computed, progress, drop_duplicates
+        )
+        if use_cache:
+            _write_cache(cache_file, dataset)
+    dataset.source = table.source
+    if progress:
+        report(dataset, rejects_path)
+    if rejects_path is not None:
+        Path(rejects_path).parent.mkdir(parents=True, exist_ok=True)
+        dataset.rejects.to_csv(rejects_path, index=False)
+    if len(dataset) == 0 and not allow_empty:
+        where = f" (reasons in {rejects_path})" if rejects_path else ""
+        raise UserError(
+            f"No usable molecules in {table.source}: all {dataset.n_input} rows were rejected"
+            f"{where}; check the SMILES column and the clean-up limits.",
+            exit_code=2,
+        )
+    return dataset
+
+
+def _resolve_properties(names: Sequence[str], frame: pd.DataFrame, table: Table):
+    csv_props, computed = [], []
+    lower = {str(c).lower(): str(c) for c in frame.columns}
+    for name in names:
+        if name in frame.columns or name.lower() in lower:
+            csv_props.append(name if name in frame.columns else lower[name.lower()])
+        elif name.lower() in chem.PROPERTIES:
+            computed.append(name.lower())
+        else:
+            raise UserError(
+                f"Property '{name}' is neither a column of {table.source} "
+                f"({', '.join(map(str, frame.columns))}) nor one molvae computes "
+                f"({', '.join(chem.PROPERTIES)}); fix the name in --properties."
+            )
+    return csv_props, computed
+
+
+def _build(
+    frame, smiles_col, rows, cfg, csv_props, computed, progress, drop_duplicates
+) -> MolDataset:
+    opts = cfg.clean_options()
+    raw = frame[smiles_col].tolist()
+    n = len(raw)
+    canon: list[str | None] = []
+    reasons: list[str] = []
+    id_parts, len_parts, comp_parts = [], [], []
+    global_vocab: dict[str, int] = {}
+    for c, r, ids, lengths, local, props in _run_clean(raw, opts, computed, cfg.n_jobs, progress):
+        table = np.array([global_vocab.setdefault(t, len(global_vocab)) for t in local] or [0])
+        canon.extend(c)
+        reasons.extend(r)
+        id_parts.append(table[ids] if len(ids) else ids)
+        len_parts.append(lengths)
+        comp_parts.append(props)
+    lengths = np.concatenate(len_parts) if len_parts else np.zeros(0, np.int64)
+    flat = np.concatenate(id_parts) if id_parts else np.zeros(0, np.int64)
+    comp = np.concatenate(comp_parts) if comp_parts else np.zeros((0, len(computed)))
+
+    # Properties read from the file: empty cells are missing, anything non-numeric is bad.
+    values = np.full((n, len(csv_props)), np.nan)
+    for j, col in enumerate(csv_props):
+        cells = frame[col].astype(str).str.strip()
+        numeric = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=float)
+        bad = ((cells != "") & ~np.isfinite(numeric)) | np.isinf(numeric)
+        values[:, j] = np.where(bad, np.nan, numeric)
+        for i in np.flatnonzero(bad):
+            if not reasons[i]:
+                reasons[i] = chem.BAD_PROPERTY
+    for i in np.flatnonzero(~np.isfinite(comp).all(axis=1)) if computed else []:
+        if not reasons[i]:
+            reasons[i] = chem.BAD_PROPERTY
+    props = np.concatenate([values, comp], axis=1).astype(np.float32)
+
+    seen: set[str] = set()
+    for i, s in enumerate(canon):
+        if reasons[i] or not drop_duplicates:
+            continue
+        if s in seen:
+            reasons[i] = chem.DUPLICATE
+        else:
+            seen.add(s)
+
+    keep = np.array([not r for r in reasons], dtype=bool)
+    starts = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=starts[1:])
+    keep_tokens = np.repeat(keep, lengths)
+    # Renumber tokens into a sorted vocabulary so ids do not depend on row order.
+    vocab = Vocab(global_vocab)
+    remap = np.array([vocab.stoi[t] for t in global_vocab] or [0], dtype=np.int16)
+    tokens = remap[flat[keep_tokens]] if len(flat) else np.zeros(0, np.int16)
+    kept_len = lengths[keep]
+    offsets = np.zeros(int(keep.sum()) + 1, dtype=np.int64)
+    np.cumsum(kept_len, out=offsets[1:])
+    bad = np.flatnonzero(~keep)
+    rejects = pd.DataFrame(
+        {
+            "row": rows[bad].astype(np.int64),
+            "input": [raw[i] for i in bad],
+            "reason": [reasons[i] for i in bad],
+        }
+    )
+    return MolDataset(
+        smiles=[s for s, k in zip(canon, keep, strict=True) if k],
+        tokens=tokens,
+        offsets=offsets,
+        vocab=vocab,
+        properties=props[keep],
+        property_names=[*csv_props, *computed],
+        rows=rows[keep].astype(np.int64),
+        rejects=rejects,
+        n_input=n,
+    )
+
+
+def _write_cache(path: Path, ds: MolDataset) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
+    meta = {
+        "vocab": ds.vocab.to_list(),
+        "property_names": ds.property_names,
+        "n_input": ds.n_input,
+        "rejects": ds.rejects.to_dict(orient="list"),
+    }
+    np.savez(
+        tmp,
+        smiles=np.frombuffer("\n".join(ds.smiles).encode(), dtype=np.uint8),
+        tokens=ds.tokens,
+        offsets=ds.offsets,
+        properties=ds.properties,
+        rows=ds.rows,
+        meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+    )
+    os.replace(tmp, path)
+
+
+def _read_cache(path: Path) -> MolDataset | None:
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(z["meta"].tobytes().decode())
+            text = z["smiles"].tobytes().decode()
+            smiles = text.split("\n") if text else []
+            return MolDataset(
+                smiles=smiles,
+                tokens=z["tokens"],
+                offsets=z["offsets"],
+                vocab=Vocab.from_list(meta["vocab"]),
+                properties=z["properties"],
+                property_names=meta["property_names"],
+                rows=z["rows"],
+                rejects=pd.DataFrame(meta["rejects"], columns=["row", "input", "reason"]),
+                n_input=meta["n_input"],
+                from_cache=True,
+            )
+    except Exception:  # a damaged cache is rebuilt, never trusted
+        return None
+
+
+def report(ds: MolDataset, rejects_path: str | os.PathLike | None = None) -> None:
+    """Print how many rows were used and why the others were not."""
+    cached = " (from cache)" if ds.from_cache else ""
+    console.print(
+        f"[bold]{ds.source}[/]: {ds.n_input} rows, {len(ds)} molecules used, "
+        f"{len(ds.rejects)} rejected{cached}."
+    )
+    for reason, count in ds.reject_counts().items():
+        console.print(f"  {count:>8}  {reason}")
+    if len(ds.rejects) and rejects_path is not None:
+        console.print(f"  Rejected rows and reasons: {rejects_path}")

@@ -1,0 +1,125 @@
+"""GRU decoder conditioned on z, with Gumbel-Softmax scheduled sampling and relaxed decoding."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class GRUDecoder(nn.Module):
+    """A GRU language model over SELFIES tokens, conditioned on a latent vector.
+
+    z sets the initial hidden state of every layer and is also concatenated to every input
+    embedding, so the decoder cannot forget it over a long molecule.
+
+    Args:
+        embedding: Token embedding shared with the encoder.
+        hidden: Hidden units per layer.
+        layers: Stacked GRU layers.
+        latent_dim: Size of z.
+        dropout: Dropout between stacked layers.
+    """
+
+    def __init__(
+        self, embedding: nn.Embedding, hidden: int, layers: int, latent_dim: int, dropout: float
+    ) -> None:
+        super().__init__()
+        self.embedding = embedding
+        self.layers = layers
+        self.hidden = hidden
+        self.z_to_h = nn.Linear(latent_dim, layers * hidden)
+        self.gru = nn.GRU(
+            embedding.embedding_dim + latent_dim,
+            hidden,
+            num_layers=layers,
+            batch_first=True,
+            dropout=dropout if layers > 1 else 0.0,
+        )
+        self.out = nn.Linear(hidden, embedding.num_embeddings)
+
+    def init_hidden(self, z: torch.Tensor) -> torch.Tensor:
+        """`batch x latent_dim` -> `layers x batch x hidden` initial state."""
+        h = torch.tanh(self.z_to_h(z))  # (B, L * H)
+        return h.view(z.shape[0], self.layers, self.hidden).transpose(0, 1).contiguous()
+
+    def _run(self, emb: torch.Tensor, z: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+        zt = z.unsqueeze(1).expand(-1, emb.shape[1], -1)  # (B, T, Z)
+        out, _ = self.gru(torch.cat([emb, zt], dim=-1), h0)  # (B, T, H)
+        return self.out(out)  # (B, T, V)
+
+    def forward(
+        self,
+        inputs: torch.Tensor,
+        z: torch.Tensor,
+        sched_sampling: float = 0.0,
+        tau: float = 1.0,
+    ) -> torch.Tensor:
+        """Teacher-forced logits, optionally mixing in the model's own samples.
+
+        With ``sched_sampling > 0`` a first pass predicts every position; a straight-through
+        Gumbel-Softmax sample of each prediction then replaces the next input token with
+        probability ``sched_sampling`` and a second pass produces the logits (parallel
+        scheduled sampling, Duckworth et al. 2019). Gradients flow through the relaxed samples.
+
+        Args:
+            inputs: `batch x time` input ids (``<bos>`` then the target shifted right).
+            z: `batch x latent_dim` latent vectors.
+            sched_sampling: Probability that an input is replaced by a model sample.
+            tau: Gumbel-Softmax temperature.
+
+        Returns:
+            `batch x time x vocab` logits.
+        """
+        h0 = self.init_hidden(z)
+        emb = self.embedding(inputs)  # (B, T, E)
+        if sched_sampling <= 0.0 or inputs.shape[1] < 2:
+            return self._run(emb, z, h0)
+        with torch.no_grad():
+            first = self._run(emb, z, h0)  # (B, T, V)
+        y = F.gumbel_softmax(first[:, :-1], tau=tau, hard=True)  # (B, T-1, V) one-hot, ST
+        sampled = y @ self.embedding.weight  # (B, T-1, E)
+        swap = torch.rand(inputs.shape[0], inputs.shape[1] - 1, 1, device=z.device)
+        swap = swap < sched_sampling  # (B, T-1, 1)
+        mixed = torch.where(swap, sampled, emb[:, 1:])  # positions 1.. see predictions of 0..
+        emb = torch.cat([emb[:, :1], mixed], dim=1)  # (B, T, E)
+        return self._run(emb, z, h0)
+
+    def step(
+        self, inp_emb: torch.Tensor, z: torch.Tensor, h: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One decoding step.
+
+        Args:
+            inp_emb: `batch x embed_dim` embedding of the previous token (or a soft mixture).
+            z: `batch x latent_dim`.
+            h: `layers x batch x hidden` state.
+
+        Returns:
+            `batch x vocab` logits and the new state.
+        """
+        x = torch.cat([inp_emb, z], dim=-1).unsqueeze(1)  # (B, 1, E + Z)
+        out, h = self.gru(x, h)  # (B, 1, H)
+        return self.out(out.squeeze(1)), h  # (B, V)
+
+    def relaxed_decode(self, z: torch.Tensor, max_len: int, tau: float = 0.5) -> torch.Tensor:
+        """Differentiable decoding: feed back Gumbel-Softmax relaxed samples, no argmax.
+
+        Args:
+            z: `batch x latent_dim`.
+            max_len: Number of steps.
+            tau: Gumbel-Softmax temperature (lower is closer to one-hot).
+
+        Returns:
+            `batch x max_len x vocab` relaxed one-hot samples; gradients reach z.
+        """
+        bos = torch.full((z.shape[0],), 1, dtype=torch.long, device=z.device)
+        emb = self.embedding(bos)  # (B, E)
+        h = self.init_hidden(z)
+        outs = []
+        for _ in range(max_len):
+            logits, h = self.step(emb, z, h)
+            y = F.gumbel_softmax(logits, tau=tau, hard=False)  # (B, V)
+            outs.append(y)
+            emb = y @ self.embedding.weight  # (B, E)
+        return torch.stack(outs, dim=1)

@@ -1,0 +1,136 @@
+"""The VAE, assembled from an encoder, a decoder and a property head passed in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from molvae.config import ModelConfig
+from molvae.losses import kl_per_dim, recon_loss
+from molvae.model.decoder import GRUDecoder
+from molvae.model.encoder import GRUEncoder
+from molvae.model.property_head import PropertyHead
+from molvae.tokens import Vocab
+
+
+@dataclass
+class VAEOutput:
+    """What one forward pass returns: the loss terms and the tensors they came from."""
+
+    recon_loss: torch.Tensor  # scalar: summed token NLL per molecule
+    kl_dims: torch.Tensor  # `latent_dim`: batch-mean KL of each dimension
+    logits: torch.Tensor  # `batch x time x vocab`
+    mu: torch.Tensor  # `batch x latent_dim`
+    logvar: torch.Tensor  # `batch x latent_dim`
+    props: torch.Tensor | None  # `batch x n_props` standardised predictions
+
+
+class VAE(nn.Module):
+    """SELFIES VAE: ``encoder(x) -> q(z|x)``, ``decoder(z) -> p(x|z)``, ``head(mu) -> y``.
+
+    Args:
+        encoder: Maps token ids to ``(mu, logvar)``.
+        decoder: Maps z and input ids to logits.
+        head: Property predictor on ``mu``, or ``None``.
+    """
+
+    def __init__(self, encoder: GRUEncoder, decoder: GRUDecoder, head: PropertyHead | None):
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+        self.head = head
+
+    @property
+    def latent_dim(self) -> int:
+        return self.encoder.to_mu.out_features
+
+    def forward(
+        self,
+        ids: torch.Tensor,
+        lengths: torch.Tensor,
+        word_dropout: float = 0.0,
+        sched_sampling: float = 0.0,
+        tau: float = 1.0,
+        sample_z: bool = True,
+    ) -> VAEOutput:
+        """Encode, sample z by reparameterisation, decode with teacher forcing.
+
+        Args:
+            ids: `batch x time` target ids, each row ``tokens + <eos>`` then ``<pad>``.
+            lengths: `batch` tokens per row, ``<eos>`` included.
+            word_dropout: Probability of replacing a decoder input by ``<unk>``.
+            sched_sampling: See :meth:`GRUDecoder.forward`.
+            tau: Gumbel-Softmax temperature.
+            sample_z: Sample z (training); ``False`` decodes from ``mu``.
+        """
+        mu, logvar = self.encoder(ids, lengths)  # (B, Z) each
+        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if sample_z else mu
+        bos = torch.full_like(ids[:, :1], Vocab.bos_id)
+        inputs = torch.cat([bos, ids[:, :-1]], dim=1)  # (B, T): <bos> + targets shifted
+        if word_dropout > 0 and self.training:
+            drop = torch.rand(inputs.shape, device=ids.device) < word_dropout
+            drop[:, 0] = False
+            inputs = inputs.masked_fill(drop & (inputs != Vocab.pad_id), Vocab.unk_id)
+        logits = self.decoder(inputs, z, sched_sampling=sched_sampling, tau=tau)
+        return VAEOutput(
+            recon_loss=recon_loss(logits, ids, Vocab.pad_id),
+            kl_dims=kl_per_dim(mu, logvar),
+            logits=logits,
+            mu=mu,
+            logvar=logvar,
+            props=self.head(mu) if self.head is not None else None,
+        )
+
+    @torch.no_grad()
+    def generate(
+        self,
+        z: torch.Tensor,
+        max_len: int,
+        temperature: float = 1.0,
+        greedy: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Decode token ids from latent vectors, one step at a time.
+
+        Args:
+            z: `batch x latent_dim`.
+            max_len: Most tokens per molecule.
+            temperature: Softmax temperature for sampling (ignored when ``greedy``).
+            greedy: Take the most likely token at each step.
+            generator: Random generator for reproducible sampling.
+
+        Returns:
+            `batch x max_len` ids; everything after the first ``<eos>`` is ``<eos>``.
+        """
+        dec = self.decoder
+        n = z.shape[0]
+        tok = torch.full((n,), Vocab.bos_id, dtype=torch.long, device=z.device)
+        h = dec.init_hidden(z)
+        done = torch.zeros(n, dtype=torch.bool, device=z.device)
+        out = torch.full((n, max_len), Vocab.eos_id, dtype=torch.long, device=z.device)
+        for t in range(max_len):
+            logits, h = dec.step(dec.embedding(tok), z, h)  # (B, V)
+            logits[:, : Vocab.eos_id] = -torch.inf  # never <pad> or <bos>
+            logits[:, Vocab.unk_id] = -torch.inf
+            if greedy:
+                tok = logits.argmax(dim=-1)
+            else:
+                probs = torch.softmax(logits.float() / temperature, dim=-1)
+                tok = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            tok = tok.masked_fill(done, Vocab.eos_id)
+            out[:, t] = tok
+            done |= tok == Vocab.eos_id
+            if bool(done.all()):
+                break
+        return out
+
+
+def build_vae(cfg: ModelConfig, vocab_size: int, n_props: int) -> VAE:
+    """Assemble a VAE from its parts as ``cfg`` describes."""
+    embedding = nn.Embedding(vocab_size, cfg.embed_dim, padding_idx=Vocab.pad_id)
+    encoder = GRUEncoder(embedding, cfg.enc_hidden, cfg.enc_layers, cfg.latent_dim, cfg.dropout)
+    decoder = GRUDecoder(embedding, cfg.dec_hidden, cfg.dec_layers, cfg.latent_dim, cfg.dropout)
+    head = PropertyHead(cfg.latent_dim, cfg.prop_hidden, n_props, cfg.dropout) if n_props else None
+    return VAE(encoder, decoder, head)

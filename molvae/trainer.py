@@ -1,0 +1,396 @@
+"""The training loop: length-bucketed batches, KL annealing, validation, checkpoints, resume."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from molvae import checkpoint
+from molvae.config import DataConfig, ModelConfig, TrainConfig, to_dict
+from molvae.data import MolDataset
+from molvae.errors import UserError
+from molvae.losses import KLAnnealer, kl_loss, linear_ramp, property_loss
+from molvae.model import VAE, build_vae
+from molvae.progress import console, progress_bar
+from molvae.tokens import Vocab
+
+#: Validation computes exact-match reconstruction on at most this many molecules.
+EXACT_MATCH_LIMIT = 2000
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto`` -> CUDA when present, else CPU; otherwise the named device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(
+            f"Device '{name}' was asked for but no CUDA GPU is visible; use --device cpu."
+        )
+    return torch.device(name)
+
+
+def epoch_batches(
+    lengths: np.ndarray, batch_size: int, bucket_size: int, seed: int, epoch: int
+) -> list[np.ndarray]:
+    """The batches of one epoch: shuffle, cut into buckets, sort each by length, batch, shuffle.
+
+    Molecules of similar length share a batch, so little time is spent on padding. The order
+    depends only on ``(seed, epoch)``, which is what makes a resumed run match.
+    """
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(len(lengths))
+    batches = []
+    for start in range(0, len(order), bucket_size):
+        bucket = order[start : start + bucket_size]
+        bucket = bucket[np.argsort(lengths[bucket], kind="stable")]
+        batches.extend(bucket[i : i + batch_size] for i in range(0, len(bucket), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+@dataclass
+class Standardiser:
+    """Per-property mean and standard deviation (from the training split)."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, values: np.ndarray) -> Standardiser:
+        if values.shape[1] == 0:
+            return cls(np.zeros(0), np.ones(0))
+        with np.errstate(all="ignore"):
+            mean = np.nan_to_num(np.nanmean(values, axis=0))
+            std = np.nan_to_num(np.nanstd(values, axis=0), nan=1.0)
+        return cls(mean, np.where(std > 1e-8, std, 1.0))
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        return (values - self.mean) / self.std
+
+    def inverse(self, values: np.ndarray) -> np.ndarray:
+        return values * self.std + self.mean
+
+
+def _lr(cfg: TrainConfig, step: int, total: int) -> float:
+    """Short linear warm-up, then cosine decay to ``lr_final_fraction * lr``."""
+    warm = min(100, max(total // 20, 1))
+    if step < warm:
+        return cfg.lr * (step + 1) / warm
+    progress = (step - warm) / max(total - warm, 1)
+    floor = cfg.lr_final_fraction
+    return cfg.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+def _batch(ids, lengths, props, idx, device):
+    idx_t = torch.from_numpy(idx)
+    lens = lengths[idx_t]
+    width = int(lens.max())
+    b_ids = ids[idx_t, :width].to(device, non_blocking=True)  # (B, T)
+    b_props = props[idx_t].to(device) if props is not None else None
+    return b_ids, lens.to(device), b_props
+
+
+@torch.no_grad()
+def validate(
+    model: VAE,
+    ds: MolDataset,
+    std: Standardiser,
+    batch_size: int,
+    device: torch.device,
+    exact_limit: int = EXACT_MATCH_LIMIT,
+) -> dict[str, float]:
+    """Validation metrics, decoding from the posterior mean (deterministic).
+
+    Returns:
+        ``recon_loss``, ``kl_loss`` (unweighted), ``token_acc``, ``exact_match`` (greedy decode
+        from mu on up to ``exact_limit`` molecules), ``active_units`` (dimensions whose
+        E[z|x] varies by more than 0.01 over the data) and, per property, ``r2_<name>`` and
+        ``mae_<name>`` in the property's own units.
+    """
+    was_training = model.training
+    model.eval()
+    ids, lengths = ds.to_padded()
+    n = len(ds)
+    order = np.argsort(lengths.numpy(), kind="stable")
+    recon = kl = correct = total_tok = 0.0
+    exact = n_exact = 0
+    mus, preds = [], []
+    for start in range(0, n, batch_size):
+        idx = order[start : start + batch_size]
+        b_ids, b_len, _ = _batch(ids, lengths, None, idx, device)
+        out = model(b_ids, b_len, sample_z=False)
+        recon += float(out.recon_loss) * len(idx)
+        kl += float(out.kl_dims.sum()) * len(idx)
+        mask = b_ids != Vocab.pad_id
+        hit = (out.logits.argmax(-1) == b_ids) & mask  # (B, T)
+        correct += float(hit.sum())
+        total_tok += float(mask.sum())
+        if n_exact < exact_limit:
+            take = min(len(idx), exact_limit - n_exact)
+            gen = model.generate(out.mu[:take], max_len=b_ids.shape[1], greedy=True)  # (b, T)
+            same = ((gen == b_ids[:take]) | ~mask[:take]).all(dim=1)
+            exact += int(same.sum())
+            n_exact += take
+        mus.append(out.mu.float().cpu())
+        if out.props is not None:
+            preds.append(out.props.float().cpu())
+    mu = torch.cat(mus)  # (N, Z), in length order
+    metrics = {
+        "recon_loss": recon / n,
+        "kl_loss": kl / n,
+        "token_acc": correct / max(total_tok, 1),
+        "exact_match": exact / max(n_exact, 1),
+        "active_units": int((mu.var(dim=0) > 0.01).sum()) if n > 1 else 0,
+    }
+    if preds:
+        pred = std.inverse(torch.cat(preds).numpy())
+        true = ds.properties[order]
+        for j, name in enumerate(ds.property_names):
+            ok = np.isfinite(true[:, j])
+            if ok.sum() < 2:
+                continue
+            err = pred[ok, j] - true[ok, j]
+            var = np.var(true[ok, j])
+            metrics[f"r2_{name}"] = float(1 - np.mean(err**2) / var) if var > 0 else float("nan")
+            metrics[f"mae_{name}"] = float(np.mean(np.abs(err)))
+    model.train(was_training)
+    return metrics
+
+
+class Trainer:
+    """Trains a VAE on a dataset, writing ``last.pt``, ``best.pt`` and ``metrics.csv`` to ``out``.
+
+    Args:
+        train_ds: Training molecules (their vocabulary becomes the model's).
+        val_ds: Validation molecules; empty means validating on (up to 2,000) training ones.
+        model_cfg: Model sizes.
+        train_cfg: Loop settings.
+        out: Output folder.
+        data_cfg: Stored in the checkpoint so the model cleans new inputs the same way.
+        progress: Show progress bars.
+    """
+
+    def __init__(
+        self,
+        train_ds: MolDataset,
+        val_ds: MolDataset,
+        model_cfg: ModelConfig,
+        train_cfg: TrainConfig,
+        out: str | os.PathLike,
+        data_cfg: DataConfig | None = None,
+        progress: bool = True,
+    ) -> None:
+        self.train_ds = train_ds
+        self.val_ds = (
+            val_ds if len(val_ds) else train_ds.subset(np.arange(min(len(train_ds), 2000)))
+        )
+        self.model_cfg = model_cfg
+        self.cfg = train_cfg
+        self.data_cfg = data_cfg or DataConfig()
+        self.out = Path(out)
+        self.progress = progress
+        self.device = pick_device(train_cfg.device)
+        if train_cfg.num_threads:
+            torch.set_num_threads(train_cfg.num_threads)
+        self.vocab = train_ds.vocab
+        self.std = Standardiser.fit(train_ds.properties)
+        self.ids, self.lengths = train_ds.to_padded()
+        props = self.std.transform(train_ds.properties) if train_ds.property_names else None
+        self.props = torch.from_numpy(props.astype(np.float32)) if props is not None else None
+        torch.manual_seed(train_cfg.seed)
+        self.model = build_vae(model_cfg, len(self.vocab), len(train_ds.property_names))
+        self.model.to(self.device)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=train_cfg.lr)
+        self.n_batches = len(
+            epoch_batches(self.lengths.numpy(), train_cfg.batch_size, train_cfg.bucket_size, 0, 0)
+        )
+        self.total_steps = self.n_batches * train_cfg.epochs
+        self.annealer = KLAnnealer(
+            train_cfg.kl_schedule,
+            train_cfg.beta,
+            self.total_steps,
+            train_cfg.kl_warmup,
+            train_cfg.kl_cycles,
+        )
+        self.step = 0
+        self.epoch = 0
+        self.batch_pos = 0
+        self.best_val = math.inf
+        self.history: list[dict[str, Any]] = []
+        self._train_hashes = checkpoint.smiles_hashes(train_ds.smiles)
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def payload(self, with_train_state: bool = True) -> dict[str, Any]:
+        """Everything needed to rebuild the model (and, optionally, to resume training)."""
+        state = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+        payload = {
+            "model_config": to_dict(self.model_cfg),
+            "train_config": to_dict(self.cfg),
+            "data_config": to_dict(self.data_cfg),
+            "vocab": self.vocab.to_list(),
+            "property_names": list(self.train_ds.property_names),
+            "property_mean": [float(x) for x in self.std.mean],
+            "property_std": [float(x) for x in self.std.std],
+            "state_dict": state,
+            "train_hashes": self._train_hashes,
+            "max_len": int(self.lengths.max()),
+            "history": self.history,
+            "versions": checkpoint.library_versions(),
+            "data_source": self.train_ds.source,
+        }
+        if with_train_state:
+            payload["train_state"] = {
+                "optimizer": self.opt.state_dict(),
+                "step": self.step,
+                "epoch": self.epoch,
+                "batch_pos": self.batch_pos,
+                "best_val": self.best_val,
+                "rng": torch.get_rng_state(),
+            }
+        return payload
+
+    def save_last(self) -> None:
+        checkpoint.save(self.out / "last.pt", self.payload())
+
+    def resume(self) -> bool:
+        """Continue from ``out/last.pt``; returns ``False`` when there is nothing to resume."""
+        path = self.out / "last.pt"
+        if not path.exists():
+            return False
+        ckpt = checkpoint.load(path)
+        if ckpt["vocab"] != self.vocab.to_list():
+            raise UserError(
+                f"{path} was trained on a different dataset (its vocabulary differs); "
+                "resume with the same data and options, or use a new --out folder."
+            )
+        self.model.load_state_dict(ckpt["state_dict"])
+        ts = ckpt["train_state"]
+        self.opt.load_state_dict(ts["optimizer"])
+        self.step, self.epoch, self.batch_pos = ts["step"], ts["epoch"], ts["batch_pos"]
+        self.best_val = ts["best_val"]
+        self.history = list(ckpt.get("history", []))
+        torch.set_rng_state(ts["rng"])
+        return True
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def fit(self, on_step: Callable[[Trainer], None] | None = None) -> Path:
+        """Train to the end, validating and checkpointing after each epoch.
+
+        Args:
+            on_step: Called after every optimisation step (tests use it to interrupt a run).
+
+        Returns:
+            The path of ``best.pt``.
+        """
+        self.out.mkdir(parents=True, exist_ok=True)
+        cfg = self.cfg
+        self.model.train()
+        try:
+            with progress_bar(self.total_steps, "Training", self.progress) as bar:
+                bar.advance(self.step)
+                while self.epoch < cfg.epochs:
+                    self._run_epoch(bar, on_step)
+        except KeyboardInterrupt:
+            self.save_last()
+            raise UserError(
+                f"Interrupted at epoch {self.epoch + 1}, step {self.step}; progress is saved in "
+                f"{self.out / 'last.pt'}: run the same command with --resume to continue.",
+                exit_code=130,
+            ) from None
+        if not (self.out / "best.pt").exists():
+            checkpoint.save(self.out / "best.pt", self.payload(with_train_state=False))
+        return self.out / "best.pt"
+
+    def _run_epoch(self, bar, on_step) -> None:
+        cfg = self.cfg
+        batches = epoch_batches(
+            self.lengths.numpy(), cfg.batch_size, cfg.bucket_size, cfg.seed, self.epoch
+        )
+        sums: dict[str, float] = {}
+        t0, seen = time.perf_counter(), 0
+        for pos in range(self.batch_pos, len(batches)):
+            stats = self._train_step(batches[pos])
+            for k, v in stats.items():
+                sums[k] = sums.get(k, 0.0) * 0.98 + v * 0.02 if k in sums else v
+            self.step += 1
+            self.batch_pos = pos + 1
+            seen += len(batches[pos])
+            bar.advance(1)
+            rate = seen / max(time.perf_counter() - t0, 1e-9)
+            bar.status(
+                f"ep {self.epoch + 1}/{cfg.epochs} recon {sums['recon']:.2f} "
+                f"kl {sums['kl']:.2f} β {stats['beta']:.3f} {rate:.0f} mol/s"
+            )
+            if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                self.save_last()
+            if on_step is not None:
+                on_step(self)
+        self._end_epoch()
+
+    def _train_step(self, idx: np.ndarray) -> dict[str, float]:
+        cfg = self.cfg
+        b_ids, b_len, b_props = _batch(self.ids, self.lengths, self.props, idx, self.device)
+        for group in self.opt.param_groups:
+            group["lr"] = _lr(cfg, self.step, self.total_steps)
+        beta = self.annealer(self.step)
+        out = self.model(
+            b_ids,
+            b_len,
+            word_dropout=cfg.word_dropout,
+            sched_sampling=linear_ramp(self.step, self.total_steps, 0.0, cfg.sched_sampling),
+            tau=linear_ramp(self.step, self.total_steps, cfg.gumbel_tau_start, cfg.gumbel_tau_end),
+        )
+        loss = out.recon_loss + beta * kl_loss(out.kl_dims, cfg.free_bits)
+        prop = 0.0
+        if out.props is not None and b_props is not None:
+            p_loss = property_loss(out.props, b_props)
+            loss = loss + cfg.prop_weight * p_loss
+            prop = float(p_loss.detach())
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.opt.step()
+        return {
+            "recon": float(out.recon_loss.detach()),
+            "kl": float(out.kl_dims.detach().sum()),
+            "prop": prop,
+            "beta": beta,
+        }
+
+    def _end_epoch(self) -> None:
+        metrics = validate(
+            self.model, self.val_ds, self.std, max(self.cfg.batch_size, 256), self.device
+        )
+        metrics = {"epoch": self.epoch + 1, "step": self.step, **metrics}
+        self.history.append(metrics)
+        self._log(metrics)
+        score = metrics["recon_loss"] + self.cfg.beta * metrics["kl_loss"]
+        self.epoch += 1
+        self.batch_pos = 0
+        if score < self.best_val:
+            self.best_val = score
+            checkpoint.save(self.out / "best.pt", self.payload(with_train_state=False))
+        self.save_last()
+        if self.progress:
+            shown = ", ".join(
+                f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()
+            )
+            console.print(f"[bold]validation[/] {shown}")
+
+    def _log(self, metrics: dict[str, Any]) -> None:
+        """Rewrite ``metrics.csv`` from the history (a resumed run never duplicates a row)."""
+        import pandas as pd
+
+        path = self.out / "metrics.csv"
+        tmp = path.with_name(f".{path.name}.tmp")
+        pd.DataFrame(self.history).to_csv(tmp, index=False)
+        os.replace(tmp, path)
