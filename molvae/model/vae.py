@@ -106,24 +106,29 @@ class VAE(nn.Module):
         """
         dec = self.decoder
         n = z.shape[0]
-        tok = torch.full((n,), Vocab.bos_id, dtype=torch.long, device=z.device)
-        h = dec.init_hidden(z)
-        done = torch.zeros(n, dtype=torch.bool, device=z.device)
         out = torch.full((n, max_len), Vocab.eos_id, dtype=torch.long, device=z.device)
+        tok = torch.full((n,), Vocab.bos_id, dtype=torch.long, device=z.device)
+        h = dec.init_hidden(z)  # (L, B, H)
+        table, z_part = dec.generation_cache(z)
+        rows = torch.arange(n, device=z.device)  # molecules still being decoded
         for t in range(max_len):
-            logits, h = dec.step(dec.embedding(tok), z, h)  # (B, V)
+            logits, h = dec.fast_step(tok, (table, z_part), h)  # (b, V)
             logits[:, : Vocab.eos_id] = -torch.inf  # never <pad> or <bos>
             logits[:, Vocab.unk_id] = -torch.inf
+            if t == 0:
+                logits[:, Vocab.eos_id] = -torch.inf  # at least one real token
             if greedy:
                 tok = logits.argmax(dim=-1)
-            else:
-                probs = torch.softmax(logits.float() / temperature, dim=-1)
-                tok = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-            tok = tok.masked_fill(done, Vocab.eos_id)
-            out[:, t] = tok
-            done |= tok == Vocab.eos_id
-            if bool(done.all()):
-                break
+            else:  # Gumbel-max: a sample from softmax(logits / temperature), without softmax
+                u = torch.rand(logits.shape, generator=generator, device=logits.device)
+                noise = -torch.log(-torch.log(u + 1e-20) + 1e-20)
+                tok = (logits.float() / temperature + noise).argmax(dim=-1)
+            out[rows, t] = tok
+            going = tok != Vocab.eos_id
+            if not bool(going.all()):  # drop finished molecules from the batch
+                rows, tok, z_part, h = rows[going], tok[going], z_part[going], h[:, going]
+                if rows.numel() == 0:
+                    break
         return out
 
 

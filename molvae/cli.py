@@ -1,0 +1,213 @@
+"""The ``molvae`` command line. Each command parses its options, builds a config and calls one
+library function; the work happens in the library."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import pandas as pd
+import typer
+
+from molvae.config import DataConfig, load_preset, replace
+from molvae.errors import UserError
+from molvae.progress import console
+
+app = typer.Typer(
+    help="Molecular design with SELFIES variational autoencoders.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+ModelArg = Annotated[
+    Path | None, typer.Argument(help="A model file (.pt) written by `molvae train`.")
+]
+
+
+def _load(model: Path | None):
+    from molvae.api import MolVAE
+
+    return MolVAE.load(model) if model is not None else MolVAE.pretrained()
+
+
+def _split_list(text: str | None) -> list[str]:
+    return [p.strip() for p in text.split(",") if p.strip()] if text else []
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Argument(help="SMILES table: .csv, .tsv or .smi, optionally .gz.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("runs/molvae"),
+    preset: Annotated[str, typer.Option(help="tiny, small, moses, or a .toml file.")] = "small",
+    properties: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated targets: CSV columns and/or logp, qed, sa, mw, tpsa, plogp."
+        ),
+    ] = None,
+    smiles_col: Annotated[str | None, typer.Option(help="The SMILES column.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Override the preset's epochs.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Override the batch size.")] = None,
+    beta: Annotated[float | None, typer.Option(help="Final KL weight.")] = None,
+    max_molecules: Annotated[int | None, typer.Option(help="Use the first N rows only.")] = None,
+    max_tokens: Annotated[int, typer.Option(help="Reject longer SELFIES.")] = 128,
+    val_fraction: Annotated[float, typer.Option(help="Held-out fraction.")] = 0.05,
+    resume: Annotated[bool, typer.Option(help="Continue from OUT/last.pt.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed for the split and training.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    jobs: Annotated[int, typer.Option(help="Tokenising processes (0: all cores).")] = 0,
+    cache_dir: Annotated[Path | None, typer.Option(help="Tokenised-data cache.")] = None,
+) -> None:
+    """Train a VAE on a SMILES file; writes best.pt, last.pt, metrics.csv and rejects.csv."""
+    from molvae.api import train as train_model
+
+    p = load_preset(preset)
+    data_cfg = DataConfig(
+        smiles_col=smiles_col,
+        properties=_split_list(properties),
+        max_molecules=max_molecules,
+        max_tokens=max_tokens,
+        val_fraction=val_fraction,
+        seed=seed,
+        n_jobs=jobs,
+        cache_dir=str(cache_dir) if cache_dir else None,
+    )
+    train_cfg = replace(
+        p.train, epochs=epochs, batch_size=batch_size, beta=beta, seed=seed, device=device
+    )
+    model = train_model(
+        data, out, preset, data_cfg, p.model, train_cfg, resume=resume, progress=True
+    )
+    console.print(f"Best model: {out / 'best.pt'}  ({model!r})")
+
+
+@app.command()
+def sample(
+    model: ModelArg = None,
+    n: Annotated[int, typer.Option("-n", help="Number of molecules.")] = 1000,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="CSV to write (default: stdout).")
+    ] = None,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 1.0,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+) -> None:
+    """Sample molecules from the prior; prints valid / unique / novel fractions."""
+    from molvae.metrics import fraction_unique, fraction_valid, novelty
+
+    vae = _load(model)
+    smiles = vae.sample(n, temperature=temperature, seed=seed, progress=True)
+    frame = pd.DataFrame({"smiles": [s or "" for s in smiles]})
+    if output is not None:
+        frame.to_csv(output, index=False)
+    else:
+        sys.stdout.write("\n".join(frame["smiles"]) + "\n")
+    nov = novelty(smiles, vae.in_training_set) if vae.train_hashes is not None else float("nan")
+    console.print(
+        f"{n} sampled{f' -> {output}' if output else ''}: valid {fraction_valid(smiles):.3f}, "
+        f"unique {fraction_unique(smiles):.3f}, novel {nov:.3f} (vs. the training set)"
+    )
+
+
+def _model_and_input(args: list[Path]) -> tuple[Path | None, Path]:
+    if len(args) == 1:
+        return None, args[0]
+    if len(args) == 2:
+        return args[0], args[1]
+    raise UserError("Give an input file, optionally preceded by a model file: [MODEL] INPUT.")
+
+
+@app.command()
+def encode(
+    args: Annotated[list[Path], typer.Argument(help="[MODEL] INPUT: model file and SMILES table.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="CSV of latent vectors.")] = Path(
+        "latent.csv"
+    ),
+) -> None:
+    """Encode molecules to latent means (one row per usable input row, z0..zN columns)."""
+    model, data = _model_and_input(args)
+    vae = _load(model)
+    rejects_path = output.with_name(output.stem + "_rejects.csv")
+    ds, rejects = vae.prepare(data, rejects_path=rejects_path, progress=True)
+    z = vae.encode_dataset(ds).numpy()
+    frame = pd.DataFrame(z, columns=[f"z{i}" for i in range(z.shape[1])])
+    frame.insert(0, "smiles", ds.smiles)
+    frame.insert(0, "row", ds.rows)
+    frame.to_csv(output, index=False)
+    console.print(
+        f"{len(ds)} molecules encoded -> {output}; {len(rejects)} rejected -> {rejects_path}"
+    )
+
+
+@app.command()
+def decode(
+    args: Annotated[list[Path], typer.Argument(help="[MODEL] Z_CSV: columns z0..zN.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="CSV of SMILES.")] = Path(
+        "decoded.csv"
+    ),
+) -> None:
+    """Decode latent vectors (a CSV with columns z0, z1, ...) greedily to SMILES."""
+    model, data = _model_and_input(args)
+    vae = _load(model)
+    if not data.exists():
+        raise UserError(f"File {data} does not exist; check the path.")
+    frame = pd.read_csv(data)
+    cols = [c for c in frame.columns if c.startswith("z") and c[1:].isdigit()]
+    if len(cols) != vae.latent_dim:
+        raise UserError(
+            f"{data} has {len(cols)} latent columns (z0, z1, ...) but the model needs "
+            f"{vae.latent_dim}; encode with the same model."
+        )
+    z = frame[sorted(cols, key=lambda c: int(c[1:]))].to_numpy(dtype=np.float32)
+    smiles = vae.decode(z)
+    pd.DataFrame({"smiles": [s or "" for s in smiles]}).to_csv(output, index=False)
+    console.print(f"{len(smiles)} latent vectors decoded -> {output}")
+
+
+@app.command()
+def reconstruct(
+    args: Annotated[list[Path], typer.Argument(help="[MODEL] INPUT: model and SMILES table.")],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Per-molecule CSV.")] = None,
+) -> None:
+    """Encode then greedily decode molecules; prints the exact-match reconstruction rate."""
+    model, data = _model_and_input(args)
+    vae = _load(model)
+    ds, rejects = vae.prepare(data, progress=True)
+    decoded = vae.decode(vae.encode_dataset(ds))
+    same = np.array([a == b for a, b in zip(ds.smiles, decoded, strict=True)])
+    if output is not None:
+        pd.DataFrame({"smiles": ds.smiles, "decoded": decoded, "exact": same}).to_csv(
+            output, index=False
+        )
+    console.print(
+        f"exact-match reconstruction: {same.mean():.3f} ({int(same.sum())}/{len(same)}); "
+        f"{len(rejects)} rows rejected"
+    )
+
+
+@app.command()
+def info(model: ModelArg = None) -> None:
+    """Describe a model: architecture, vocabulary, properties, training history, versions."""
+    vae = _load(model)
+    ck = vae.ckpt
+    console.print(f"[bold]{model or 'bundled model'}[/]")
+    console.print(f"model:      {ck['model_config']}")
+    console.print(f"vocabulary: {len(vae.vocab)} tokens; max length {vae.max_len - 1}")
+    console.print(f"properties: {', '.join(vae.property_names) or 'none'}")
+    n_train = 0 if vae.train_hashes is None else len(vae.train_hashes)
+    console.print(f"trained on: {ck.get('data_source', '?')} ({n_train} molecules)")
+    console.print(f"versions:   {ck.get('versions')}")
+    if ck.get("history"):
+        last = ck["history"][-1]
+        console.print("last validation: " + ", ".join(f"{k}={v:.4g}" for k, v in last.items()))
+
+
+def main() -> None:
+    """Entry point: run the app; user errors print one sentence and set the exit code."""
+    try:
+        app()
+    except UserError as err:
+        console.print(f"[bold red]Error:[/] {err}")
+        sys.exit(err.exit_code)
