@@ -57,6 +57,8 @@ def load(path: str | os.PathLike) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
+        if "global" not in str(err).lower():
+            raise UserError(f"{path} is not a readable molvae checkpoint; is it damaged?") from err
         raise UserError(
             f"Refusing to load {path}: it holds pickled Python objects that could run code; "
             "only molvae checkpoints (plain tensors and values) can be loaded."

@@ -1,0 +1,68 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from molvae import MolVAE, UserError
+from molvae.chem import to_mol
+
+
+def test_encode_decode_shapes_and_determinism(tiny_model):
+    smiles = ["CCOc1ccccc1", "CC(=O)Nc1ccc(O)cc1", "CCOc1ccccc1"]
+    z = tiny_model.encode(smiles)
+    assert z.shape == (3, tiny_model.latent_dim)
+    assert torch.equal(z[0], z[2])  # duplicates are encoded, in order
+    decoded = tiny_model.decode(z)
+    assert len(decoded) == 3 and all(to_mol(s) is not None for s in decoded)
+    assert decoded == tiny_model.decode(z.numpy())
+
+
+def test_encode_bad_smiles_is_a_clear_error(tiny_model):
+    with pytest.raises(UserError, match="Cannot encode 'C1CC'.*unparseable"):
+        tiny_model.encode(["CCO", "C1CC"])
+    with pytest.raises(UserError, match="token not in vocabulary"):
+        tiny_model.encode(["C#[Se]C(F)(F)[Si](Br)(I)[B-](F)F"])
+
+
+def test_sample_is_valid_and_seeded(tiny_model):
+    a = tiny_model.sample(50, seed=4)
+    assert a == tiny_model.sample(50, seed=4)
+    assert sum(1 for s in a if s and to_mol(s) is not None) >= 45
+    assert a != tiny_model.sample(50, seed=5)
+
+
+def test_decode_rejects_wrong_latent_size(tiny_model):
+    with pytest.raises(UserError, match="latent"):
+        tiny_model.decode(np.zeros((2, tiny_model.latent_dim + 1)))
+
+
+def test_predict_returns_property_columns(tiny_model):
+    frame = tiny_model.predict(["CCO", "c1ccccc1CCCCCC"])
+    assert list(frame.columns) == ["smiles", "logp", "qed"]
+    assert frame["logp"].notna().all()
+
+
+def test_train_from_dataframe_returns_loadable_model(tmp_path, moses_smiles):
+    from molvae import load_preset, train
+    from molvae.config import DataConfig, replace
+
+    p = load_preset("tiny")
+    model = train(
+        pd.DataFrame({"smiles": moses_smiles[:60]}),
+        out=tmp_path / "run",
+        model_config=p.model,
+        train_config=replace(p.train, epochs=1),
+        data_config=DataConfig(val_fraction=0.0),
+        progress=False,
+    )
+    assert isinstance(model, MolVAE)
+    again = MolVAE.load(tmp_path / "run" / "best.pt")
+    assert again.vocab == model.vocab
+    assert (tmp_path / "run" / "rejects.csv").exists()
+
+
+def test_in_training_set(tiny_model, moses_smiles):
+    from molvae.chem import to_smiles
+
+    seen = tiny_model.in_training_set([to_smiles(moses_smiles[0]), "C" * 30])
+    assert seen.tolist() == [True, False]

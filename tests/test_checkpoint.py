@@ -1,0 +1,67 @@
+import os
+
+import pytest
+import torch
+
+from molvae import checkpoint
+from molvae.errors import UserError
+
+
+class _Payload:
+    """Stands in for a malicious object: unpickling it would run code."""
+
+    def __reduce__(self):
+        return (os.system, ("echo pwned > /dev/null",))
+
+
+def test_round_trip_is_atomic_and_self_describing(tmp_path):
+    path = tmp_path / "m.pt"
+    checkpoint.save(path, {"state_dict": {"w": torch.ones(2)}, "vocab": ["<pad>"]})
+    ck = checkpoint.load(path)
+    assert ck["format"] == checkpoint.FORMAT and torch.equal(ck["state_dict"]["w"], torch.ones(2))
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp file left
+
+
+def test_pickled_code_is_refused(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"format": checkpoint.FORMAT, "payload": _Payload()}, path)
+    with pytest.raises(UserError, match="could run code"):
+        checkpoint.load(path)
+
+
+def test_missing_and_foreign_files(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        checkpoint.load(tmp_path / "nope.pt")
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(1)}, foreign)
+    with pytest.raises(UserError, match="not a molvae checkpoint"):
+        checkpoint.load(foreign)
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a zip file at all")
+    with pytest.raises(UserError, match="not a readable"):
+        checkpoint.load(junk)
+
+
+def test_smiles_hashes_membership():
+    hashes = checkpoint.smiles_hashes(["CCO", "c1ccccc1", "CCO"])
+    assert len(hashes) == 2
+    assert checkpoint.contains(hashes, ["CCO", "CCN", "c1ccccc1"]).tolist() == [True, False, True]
+
+
+def test_trained_checkpoint_loads_with_weights_only(tiny_model, tmp_path):
+    path = tmp_path / "saved.pt"
+    tiny_model.save(path)
+    raw = torch.load(path, weights_only=True)
+    for key in (
+        "model_config",
+        "data_config",
+        "vocab",
+        "state_dict",
+        "property_names",
+        "property_mean",
+        "property_std",
+        "versions",
+        "train_hashes",
+    ):
+        assert key in raw
+    assert "train_state" not in raw

@@ -1,0 +1,100 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from molvae.chem import to_mol
+from molvae.cli import app
+
+runner = CliRunner()
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli_run")
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            str(DATA / "moses_train_2k.csv"),
+            "--preset",
+            "tiny",
+            "--epochs",
+            "2",
+            "--max-molecules",
+            "300",
+            "--properties",
+            "logp",
+            "--out",
+            str(out),
+            "--cache-dir",
+            str(out / "cache"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_train_writes_outputs(trained):
+    for name in ("best.pt", "last.pt", "metrics.csv", "rejects.csv"):
+        assert (trained / name).exists()
+    assert len(pd.read_csv(trained / "metrics.csv")) == 2
+
+
+def test_sample_writes_valid_smiles_and_prints_fractions(trained, tmp_path):
+    out = tmp_path / "s.csv"
+    result = runner.invoke(
+        app, ["sample", str(trained / "best.pt"), "-n", "100", "-o", str(out), "--seed", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "valid" in result.output and "novel" in result.output
+    smiles = pd.read_csv(out, keep_default_na=False)["smiles"]
+    assert len(smiles) == 100
+    assert sum(to_mol(s) is not None for s in smiles if s) >= 95
+
+
+def test_encode_decode_reconstruct_info(trained, tmp_path):
+    model = str(trained / "best.pt")
+    inp = tmp_path / "in.csv"
+    pd.DataFrame({"smiles": ["CCOc1ccccc1", "C1CC", "CC(=O)Nc1ccc(O)cc1"]}).to_csv(inp, index=False)
+    z = tmp_path / "z.csv"
+    result = runner.invoke(app, ["encode", model, str(inp), "-o", str(z)])
+    assert result.exit_code == 0, result.output
+    zf = pd.read_csv(z)
+    assert len(zf) == 2 and zf["row"].tolist() == [2, 4]
+    rejects = pd.read_csv(tmp_path / "z_rejects.csv")
+    assert rejects["reason"].tolist() == ["unparseable"] and rejects["row"].tolist() == [3]
+
+    dec = tmp_path / "dec.csv"
+    result = runner.invoke(app, ["decode", model, str(z), "-o", str(dec)])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(dec)) == 2
+
+    result = runner.invoke(app, ["reconstruct", model, str(inp)])
+    assert result.exit_code == 0 and "exact-match reconstruction" in result.output
+
+    result = runner.invoke(app, ["info", model])
+    assert result.exit_code == 0 and "logp" in result.output
+
+
+def _molvae(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "molvae", *args], capture_output=True, text=True, cwd=cwd
+    )
+
+
+def test_user_errors_are_one_sentence_without_traceback(tmp_path):
+    missing = _molvae("train", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "o"))
+    assert missing.returncode == 2
+    assert "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+
+    junk = tmp_path / "junk.csv"
+    junk.write_text("smiles\nnot_a_smiles\nC1CC\n")
+    none = _molvae("train", str(junk), "--out", str(tmp_path / "o"), "--cache-dir", str(tmp_path))
+    assert none.returncode == 2
+    assert "No usable molecules" in none.stderr and "Traceback" not in none.stderr
+    assert (tmp_path / "o" / "rejects.csv").exists()

@@ -1,0 +1,102 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from molvae.config import DataConfig, load_preset, replace
+from molvae.data import load_dataset
+from molvae.errors import UserError
+from molvae.trainer import Standardiser, Trainer, epoch_batches
+
+
+def test_epoch_batches_cover_every_molecule_once_and_group_lengths():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(5, 60, size=1000)
+    batches = epoch_batches(lengths, batch_size=32, bucket_size=256, seed=3, epoch=1)
+    flat = np.concatenate(batches)
+    assert sorted(flat.tolist()) == list(range(1000))
+    spread = np.mean([np.ptp(lengths[b]) for b in batches])
+    assert spread < 10  # buckets sorted by length: little padding
+    again = epoch_batches(lengths, batch_size=32, bucket_size=256, seed=3, epoch=1)
+    assert all(np.array_equal(a, b) for a, b in zip(batches, again, strict=True))
+    other = epoch_batches(lengths, batch_size=32, bucket_size=256, seed=3, epoch=2)
+    assert not all(np.array_equal(a, b) for a, b in zip(batches, other, strict=True))
+
+
+def test_standardiser_round_trip_ignores_nan():
+    values = np.array([[1.0, np.nan], [3.0, 4.0], [5.0, 8.0]])
+    std = Standardiser.fit(values)
+    assert std.mean[0] == pytest.approx(3.0) and std.mean[1] == pytest.approx(6.0)
+    assert np.allclose(std.inverse(std.transform(values)), values, equal_nan=True)
+
+
+def _dataset(smiles, tmp_path, props=()):
+    cfg = DataConfig(properties=list(props), val_fraction=0.0, cache_dir=str(tmp_path / "c"))
+    return load_dataset(pd.DataFrame({"smiles": smiles}), cfg, progress=False)
+
+
+def test_tiny_preset_overfits_64_molecules(moses_smiles, tmp_path):
+    """The acceptance bar: >= 95 % exact-match reconstruction of the 64 training molecules."""
+    ds = _dataset(moses_smiles[:64], tmp_path)
+    p = load_preset("tiny")
+    trainer = Trainer(ds, ds.subset([]), p.model, p.train, tmp_path / "run", progress=False)
+    trainer.fit()
+    last = trainer.history[-1]
+    assert last["exact_match"] >= 0.95, last
+    assert last["token_acc"] >= 0.99
+    assert (tmp_path / "run" / "best.pt").exists() and (tmp_path / "run" / "metrics.csv").exists()
+    log = pd.read_csv(tmp_path / "run" / "metrics.csv")
+    assert len(log) == p.train.epochs
+    assert log["recon_loss"].iloc[-1] < log["recon_loss"].iloc[0] / 5
+
+
+def _short_cfg(**kw):
+    p = load_preset("tiny")
+    return p.model, replace(p.train, epochs=3, checkpoint_every=2, sched_sampling=0.3, **kw)
+
+
+def test_resumed_run_matches_uninterrupted_run(moses_smiles, tmp_path):
+    ds = _dataset(moses_smiles[:96], tmp_path, props=["logp"])
+    model_cfg, train_cfg = _short_cfg(word_dropout=0.1)
+
+    full = Trainer(ds, ds.subset([]), model_cfg, train_cfg, tmp_path / "full", progress=False)
+    full.fit()
+
+    def interrupt(trainer):
+        if trainer.step == 4:  # mid-epoch (3 batches per epoch)
+            raise KeyboardInterrupt
+
+    first = Trainer(ds, ds.subset([]), model_cfg, train_cfg, tmp_path / "cut", progress=False)
+    with pytest.raises(UserError, match="--resume") as err:
+        first.fit(on_step=interrupt)
+    assert err.value.exit_code == 130
+
+    second = Trainer(ds, ds.subset([]), model_cfg, train_cfg, tmp_path / "cut", progress=False)
+    assert second.resume()
+    assert (second.epoch, second.batch_pos, second.step) == (1, 1, 4)
+    second.fit()
+    a, b = full.model.state_dict(), second.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert full.history == second.history
+    assert len(pd.read_csv(tmp_path / "cut" / "metrics.csv")) == 3
+
+
+def test_resume_without_checkpoint_returns_false_and_refuses_other_data(moses_smiles, tmp_path):
+    ds = _dataset(moses_smiles[:40], tmp_path)
+    model_cfg, train_cfg = _short_cfg()
+    trainer = Trainer(ds, ds.subset([]), model_cfg, replace(train_cfg, epochs=1), tmp_path / "r")
+    assert not trainer.resume()
+    trainer.fit()
+    other = _dataset(["CCO", "CCN", "c1ccccc1", "CC(=O)O", "CCS", "ClCCl"] * 1, tmp_path)
+    t2 = Trainer(other, other.subset([]), model_cfg, train_cfg, tmp_path / "r", progress=False)
+    with pytest.raises(UserError, match="different dataset"):
+        t2.resume()
+
+
+def test_validation_reports_property_r2_and_active_units(tiny_model):
+    last = tiny_model.ckpt["history"][-1]
+    for key in ("recon_loss", "kl_loss", "token_acc", "exact_match", "active_units"):
+        assert key in last
+    assert 0 <= last["active_units"] <= tiny_model.latent_dim
+    assert "r2_logp" in last and "mae_qed" in last
+    assert last["r2_logp"] > 0.0  # it learns something in six epochs
