@@ -161,7 +161,7 @@ class MolVAE:
                 f"Latent vectors have {z.shape[-1]} values but this model's latent space has "
                 f"{self.latent_dim}; encode with the same model."
             )
-        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        gen = self._generator(seed)
         return decode_latents(
             self.model, self.vocab, z, self.max_len, greedy, temperature, generator=gen
         )
@@ -170,8 +170,8 @@ class MolVAE:
         self, n: int, temperature: float = 1.0, seed: int | None = None, progress: bool = False
     ) -> list[str | None]:
         """Sample ``n`` molecules: z from N(0, I), tokens drawn at ``temperature``."""
-        gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        z = torch.randn(n, self.latent_dim, generator=gen)
+        gen = self._generator(seed)
+        z = torch.randn(n, self.latent_dim, generator=gen, device=self.device)
         return decode_latents(
             self.model,
             self.vocab,
@@ -182,6 +182,12 @@ class MolVAE:
             generator=gen,
             progress=progress,
         )
+
+    def _generator(self, seed: int | None) -> torch.Generator | None:
+        """A seeded generator on the model's device (CUDA sampling needs a CUDA generator)."""
+        if seed is None:
+            return None
+        return torch.Generator(device=self.device).manual_seed(seed)
 
     def reconstruct(self, smiles: list[str]) -> list[str | None]:
         """Greedy decode of each molecule's posterior mean."""

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import selfies as sf
-from rdkit import Chem, RDConfig, RDLogger
+from rdkit import Chem, RDConfig, RDLogger, rdBase
 from rdkit.Chem import QED, Crippen, Descriptors, rdMolDescriptors
 from rdkit.Chem.MolStandardize import rdMolStandardize
 
@@ -34,12 +34,20 @@ MolLike = str | Chem.Mol
 
 @contextlib.contextmanager
 def without_rdkit_log() -> Iterator[None]:
-    """Silence RDKit's error and warning log inside the ``with`` block only."""
+    """Silence RDKit's log inside the ``with`` block only.
+
+    On leaving the block each RDKit log level is set back to what it was before, so RDKit's
+    default (errors and warnings on, info and debug off) survives and nested blocks stay silent.
+    """
+    before = rdBase.LogStatus()  # "rdApp.debug:disabled\nrdApp.info:disabled\n..."
     RDLogger.DisableLog("rdApp.*")
     try:
         yield
     finally:
-        RDLogger.EnableLog("rdApp.*")
+        for line in before.splitlines():
+            name, _, state = line.partition(":")
+            if state == "enabled":
+                RDLogger.EnableLog(name)
 
 
 def to_mol(mol: MolLike | None) -> Chem.Mol | None:

@@ -188,6 +188,39 @@ def reconstruct(
 
 
 @app.command()
+def evaluate(
+    model: ModelArg = None,
+    test: Annotated[Path, typer.Option(help="Reference (test) SMILES table.")] = Path(
+        "data/moses_test_1k.csv"
+    ),
+    train: Annotated[
+        Path | None, typer.Option(help="Training table for Novelty (default: the model's own).")
+    ] = None,
+    n: Annotated[int, typer.Option("-n", help="Molecules to sample.")] = 30000,
+    n_recon: Annotated[int, typer.Option(help="Test molecules to reconstruct.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    fcd: Annotated[bool, typer.Option(help="Compute FCD/Test (needs fcd_torch).")] = True,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="JSON to write.")] = None,
+    cache_dir: Annotated[Path | None, typer.Option(help="Cache folder.")] = None,
+) -> None:
+    """MOSES metrics (valid, unique@k, FCD/Test, SNN/Test, Frag/Test, Scaf/Test, IntDiv,
+    Filters, Novelty), reconstruction, active units and property accuracy."""
+    import json
+
+    from molvae.evaluate import evaluate as run_evaluation
+    from molvae.evaluate import print_table
+
+    vae = _load(model)
+    result = run_evaluation(
+        vae, test, train, n, n_recon, seed, fcd, str(cache_dir) if cache_dir else None
+    )
+    print_table(result)
+    if output is not None:
+        output.write_text(json.dumps(result, indent=2) + "\n")
+        console.print(f"Results -> {output}")
+
+
+@app.command()
 def info(model: ModelArg = None) -> None:
     """Describe a model: architecture, vocabulary, properties, training history, versions."""
     vae = _load(model)

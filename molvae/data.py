@@ -32,7 +32,7 @@ from molvae.progress import console, progress_bar
 from molvae.tokens import Vocab
 
 #: Bump when clean-up changes what it produces, so old caches are not reused.
-CLEAN_VERSION = 1
+CLEAN_VERSION = 2
 _CHUNK = 4000
 _SMILES_EXTS = (".smi", ".smiles")
 
@@ -123,6 +123,8 @@ def read_table(source: str | os.PathLike | pd.DataFrame, smiles_col: str | None 
             frame, has_header = _read_smi(path, first_line)
         else:
             delim = _sniff_delimiter(first_line)
+            if stem.endswith(".tsv") and "\t" in first_line:
+                delim = "\t"  # even when a column name holds more commas than tabs
             has_header = True
             if delim is None:  # one column: a header only if it is not itself a SMILES
                 has_header = not _looks_like_smiles(first_line.strip())
@@ -425,6 +427,10 @@ def load_dataset(
         dataset = _build(
             frame, table.smiles_col, rows, cfg, csv_props, computed, progress, drop_duplicates
         )
+        # Columns in the order the user named them (``_build`` groups file columns first).
+        wanted = _requested_order(cfg.properties, dataset.property_names)
+        dataset.properties = dataset.properties[:, wanted]
+        dataset.property_names = [dataset.property_names[j] for j in wanted]
         if use_cache:
             _write_cache(cache_file, dataset)
     dataset.source = table.source
@@ -441,6 +447,11 @@ def load_dataset(
             exit_code=2,
         )
     return dataset
+
+
+def _requested_order(requested: Sequence[str], names: list[str]) -> list[int]:
+    lower = [n.lower() for n in names]
+    return [names.index(r) if r in names else lower.index(r.lower()) for r in requested]
 
 
 def _resolve_properties(names: Sequence[str], frame: pd.DataFrame, table: Table):
@@ -484,7 +495,8 @@ def _build(
     # Properties read from the file: empty cells are missing, anything non-numeric is bad.
     values = np.full((n, len(csv_props)), np.nan)
     for j, col in enumerate(csv_props):
-        cells = frame[col].astype(str).str.strip()
+        # A DataFrame marks missing values with NaN/None, a file with an empty cell.
+        cells = frame[col].astype(str).str.strip().where(frame[col].notna(), "")
         numeric = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=float)
         bad = ((cells != "") & ~np.isfinite(numeric)) | np.isinf(numeric)
         values[:, j] = np.where(bad, np.nan, numeric)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 
 from rich.console import Console
@@ -35,11 +36,42 @@ class Bar:
             self._progress.update(self._task, status=text)
 
 
+class LogBar(Bar):
+    """Progress for a log file (stderr is not a terminal): a plain line every ``every`` s."""
+
+    def __init__(self, total: float | None, description: str, every: float = 30.0) -> None:
+        super().__init__(None, None)
+        self.total, self.description, self.every = total, description, every
+        self.done = 0.0
+        self.text = ""
+        self.start = self.last = time.monotonic()
+
+    def advance(self, n: float = 1) -> None:
+        self.done += n
+        now = time.monotonic()
+        if now - self.last >= self.every:
+            self.last = now
+            self.emit()
+
+    def status(self, text: str) -> None:
+        self.text = text
+
+    def emit(self) -> None:
+        of = f"/{self.total:g}" if self.total else ""
+        elapsed = time.monotonic() - self.start
+        console.print(f"{self.description}: {self.done:g}{of} [{elapsed:.0f} s] {self.text}")
+
+
 @contextlib.contextmanager
 def progress_bar(total: float | None, description: str, enabled: bool = True) -> Iterator[Bar]:
     """A rich progress bar on stderr; a silent handle when ``enabled`` is false."""
     if not enabled:
         yield Bar(None, None)
+        return
+    if not console.is_terminal:
+        bar = LogBar(total, description)
+        yield bar
+        bar.emit()
         return
     columns = (
         TextColumn("[bold]{task.description}"),

@@ -1,0 +1,135 @@
+"""``molvae evaluate``: MOSES metrics of a model's samples, plus reconstruction, active units
+and property-head accuracy on a test set. Reference statistics are cached on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from molvae import metrics
+from molvae.api import MolVAE
+from molvae.chem import PROPERTIES
+from molvae.config import DataConfig
+from molvae.data import cache_dir, load_dataset
+from molvae.progress import console
+
+#: Bump when the reference statistics change meaning, so old caches are not reused.
+REF_VERSION = 1
+
+
+def _ref_cache_path(smiles: list[str], cfg: DataConfig, with_fcd: bool) -> Path:
+    h = hashlib.sha256("\n".join(smiles).encode())
+    h.update(f"{REF_VERSION}:{with_fcd}".encode())
+    return cache_dir(cfg) / f"ref-{h.hexdigest()[:24]}.npz"
+
+
+def reference_stats(smiles: list[str], cfg: DataConfig, fcd=None) -> metrics.ReferenceStats:
+    """Statistics of a reference set, read from the cache or computed and cached."""
+    path = _ref_cache_path(smiles, cfg, fcd is not None)
+    if path.exists():
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(z["meta"].tobytes().decode())
+            fps = np.unpackbits(z["fps"], axis=1)[:, : metrics.FP_BITS]
+            fcd_stats = {"mu": z["fcd_mu"], "sigma": z["fcd_sigma"]} if "fcd_mu" in z else None
+        return metrics.ReferenceStats(
+            fps, Counter(meta["fragments"]), Counter(meta["scaffolds"]), fcd_stats
+        )
+    console.print(f"Computing reference statistics for {len(smiles)} molecules (cached after).")
+    stats = metrics.ReferenceStats.compute(smiles, fcd)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {
+        "fps": np.packbits(stats.fps, axis=1),
+        "meta": np.frombuffer(
+            json.dumps({"fragments": stats.fragments, "scaffolds": stats.scaffolds}).encode(),
+            dtype=np.uint8,
+        ),
+    }
+    if stats.fcd is not None:
+        arrays["fcd_mu"] = np.asarray(stats.fcd["mu"])
+        arrays["fcd_sigma"] = np.asarray(stats.fcd["sigma"])
+    tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+    return stats
+
+
+@torch.no_grad()
+def evaluate(
+    model: MolVAE,
+    test: str | os.PathLike,
+    train: str | os.PathLike | None = None,
+    n: int = 30000,
+    n_recon: int = 2000,
+    seed: int = 0,
+    use_fcd: bool = True,
+    cache: str | None = None,
+    progress: bool = True,
+) -> dict[str, float]:
+    """Evaluate a model the MOSES way.
+
+    Args:
+        model: The model.
+        test: The reference (test) SMILES table.
+        train: The training table for ``Novelty``; ``None`` uses the hashes stored in the
+            checkpoint.
+        n: Molecules to sample.
+        n_recon: Test molecules used for reconstruction, active units and property accuracy.
+        seed: Sampling seed.
+        use_fcd: Compute ``FCD/Test`` (needs the ``fcd_torch`` package).
+        cache: Cache folder for tokenised sets and reference statistics.
+
+    Returns:
+        The MOSES keys, plus ``recon_exact``, ``active_units`` and ``r2_<prop>``/``mae_<prop>``.
+    """
+    computed = [p for p in model.property_names if p in PROPERTIES]
+    cfg = DataConfig(**{**model.data_config.__dict__, "properties": computed, "cache_dir": cache})
+    cfg.max_molecules = None
+    test_ds = load_dataset(test, cfg, progress=progress)
+    fcd = metrics.fcd_model() if use_fcd else None
+    if use_fcd and fcd is None:
+        console.print("fcd_torch is not installed: FCD/Test skipped (pip install molvae[fcd]).")
+    ref = reference_stats(test_ds.smiles, cfg, fcd)
+
+    in_train = model.in_training_set
+    if train is not None:
+        train_cfg = DataConfig(**{**cfg.__dict__, "properties": []})
+        in_train = set(load_dataset(train, train_cfg, progress=progress).smiles)
+    generated = model.sample(n, seed=seed, progress=progress)
+    result = metrics.moses_metrics(generated, ref, in_train, fcd)
+
+    rng = np.random.default_rng(seed)
+    sub = test_ds.subset(np.sort(rng.permutation(len(test_ds))[:n_recon]))
+    sub, _ = sub.split_by_vocab(model.vocab)
+    mu = model.encode_dataset(sub)
+    decoded = model.decode(mu)
+    result["recon_exact"] = float(
+        np.mean([a == b for a, b in zip(sub.smiles, decoded, strict=True)])
+    )
+    result["active_units"] = int((mu.var(dim=0) > 0.01).sum())
+    if computed and model.model.head is not None:
+        pred = model.standardiser.inverse(model.model.head(mu.to(model.device)).cpu().numpy())
+        for j, name in enumerate(model.property_names):
+            if name not in computed:
+                continue
+            true = sub.properties[:, sub.property_names.index(name)]
+            ok = np.isfinite(true)
+            err = pred[ok, j] - true[ok]
+            result[f"r2_{name}"] = float(1 - np.mean(err**2) / np.var(true[ok]))
+            result[f"mae_{name}"] = float(np.mean(np.abs(err)))
+    return result
+
+
+def print_table(result: dict[str, float]) -> None:
+    """Print the results as a two-column table."""
+    from rich.table import Table
+
+    table = Table("metric", "value")
+    for k, v in result.items():
+        table.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+    console.print(table)

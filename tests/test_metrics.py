@@ -1,0 +1,87 @@
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from molvae import metrics
+
+
+def test_valid_counts_none_and_empty_as_invalid():
+    assert metrics.fraction_valid(["CCO", None, "", "c1ccccc1"]) == 0.5
+    assert metrics.fraction_valid([]) == 0.0
+
+
+def test_unique_at_k_over_valid_molecules():
+    gen = ["CCO", "CCO", None, "CCN", "CCO", "CCC"]
+    assert metrics.fraction_unique(gen) == pytest.approx(3 / 5)
+    assert metrics.fraction_unique(gen, k=2) == pytest.approx(1 / 2)  # first two valid: CCO CCO
+    assert metrics.fraction_unique(gen, k=1000) == pytest.approx(3 / 5)  # fewer than k: all
+
+
+def test_novelty_against_a_tiny_train_set():
+    gen = ["CCO", "CCO", "CCN", "CCC", None]
+    assert metrics.novelty(gen, {"CCO"}) == pytest.approx(2 / 3)  # distinct: CCO CCN CCC
+    assert metrics.novelty(gen, lambda s: np.array([x == "CCC" for x in s])) == pytest.approx(2 / 3)
+
+
+def test_internal_diversity_of_identical_molecules_is_zero():
+    fps = metrics.fingerprints(["c1ccccc1O"] * 5)
+    assert metrics.internal_diversity(fps, 1) == pytest.approx(0.0)
+    assert metrics.internal_diversity(fps, 2) == pytest.approx(0.0)
+
+
+def test_internal_diversity_matches_hand_computed_pairs():
+    fps = np.array([[1, 1, 0, 0], [0, 1, 1, 0]], dtype=np.uint8)  # T(a, b) = 1/3
+    mean_t = (1 + 1 + 1 / 3 + 1 / 3) / 4
+    assert metrics.internal_diversity(fps, 1) == pytest.approx(1 - mean_t)
+    mean_t2 = (1 + 1 + 1 / 9 + 1 / 9) / 4
+    assert metrics.internal_diversity(fps, 2) == pytest.approx(1 - mean_t2**0.5)
+
+
+def test_snn_is_one_for_molecules_in_the_reference_and_less_otherwise():
+    ref = metrics.fingerprints(["CCOc1ccccc1", "CC(=O)Nc1ccc(O)cc1"])
+    same = metrics.fingerprints(["CC(=O)Nc1ccc(O)cc1"])
+    assert metrics.snn(same, ref) == pytest.approx(1.0)
+    other = metrics.fingerprints(["CCCCCCCCCC"])
+    assert metrics.snn(other, ref) < 0.2
+
+
+def test_cosine_similarity_of_counts():
+    assert metrics.cosine_similarity(Counter(a=1, b=1), Counter(a=1, b=1)) == pytest.approx(1.0)
+    assert metrics.cosine_similarity(Counter(a=1), Counter(b=2)) == 0.0
+    assert metrics.cosine_similarity(Counter(a=3, b=4), Counter(a=1)) == pytest.approx(3 / 5)
+
+
+def test_scaffolds_need_two_rings_and_fragments_use_brics():
+    scaf = metrics.scaffolds(["c1ccc(Cc2ccccc2)cc1", "CCc1ccccc1", "Cc1ccc(Cc2ccccc2)cc1"])
+    assert scaf == Counter({"c1ccc(Cc2ccccc2)cc1": 2})  # the one-ring scaffold is skipped
+    frags = metrics.fragments(["CCOC(=O)c1ccccc1"])
+    assert sum(frags.values()) >= 2 and all("*" in f for f in frags)
+
+
+def test_filters():
+    assert metrics.passes_filters("CC(=O)Nc1ccc(O)cc1")
+    assert not metrics.passes_filters("C[N+](C)(C)C")  # charged
+    assert not metrics.passes_filters("CC1CCCCCCC1")  # ring of 8
+    assert not metrics.passes_filters("CP(C)C")  # P is not allowed
+    assert not metrics.passes_filters("O=C1C(=Cc2ccccc2)SC(=S)N1")  # a PAINS rhodanine
+    assert metrics.fraction_passes_filters(["CCO", "C[N+](C)(C)C"]) == 0.5
+
+
+def test_moses_metrics_keys_without_fcd():
+    ref = metrics.ReferenceStats.compute(["CCOc1ccccc1", "c1ccc(Cc2ccccc2)cc1"])
+    out = metrics.moses_metrics(["CCOc1ccccc1", None, "CCN"], ref, {"CCN"})
+    assert set(out) == {
+        "valid",
+        "unique@1000",
+        "unique@10000",
+        "SNN/Test",
+        "Frag/Test",
+        "Scaf/Test",
+        "IntDiv",
+        "IntDiv2",
+        "Filters",
+        "Novelty",
+    }
+    assert out["valid"] == pytest.approx(2 / 3)
+    assert out["Novelty"] == pytest.approx(0.5)
