@@ -116,22 +116,46 @@ _fragment_chooser = None
 _uncharger = None
 
 
-def _standardise(mol: Chem.Mol, opts: CleanOptions) -> Chem.Mol:
+@dataclass
+class _Atoms:
+    """What clean-up needs to know about a molecule's atoms, gathered in one pass."""
+
+    charged: bool
+    isotopes: bool
+    dummy: bool
+    elements: set[str]
+
+    @classmethod
+    def of(cls, mol: Chem.Mol) -> _Atoms:
+        charged = isotopes = dummy = False
+        elements: set[str] = set()
+        for a in mol.GetAtoms():
+            charged = charged or a.GetFormalCharge() != 0
+            isotopes = isotopes or a.GetIsotope() != 0
+            dummy = dummy or a.GetAtomicNum() == 0
+            elements.add(a.GetSymbol())
+        return cls(charged, isotopes, dummy, elements)
+
+
+def _standardise(mol: Chem.Mol, opts: CleanOptions) -> tuple[Chem.Mol, _Atoms]:
     global _fragment_chooser, _uncharger
-    if opts.largest_fragment and mol.GetNumAtoms() and len(Chem.GetMolFrags(mol)) > 1:
+    if opts.largest_fragment and len(Chem.GetMolFrags(mol)) > 1:
         if _fragment_chooser is None:
             _fragment_chooser = rdMolStandardize.LargestFragmentChooser(preferOrganic=True)
         mol = _fragment_chooser.choose(mol)
-    if opts.neutralise and any(a.GetFormalCharge() for a in mol.GetAtoms()):
+    atoms = _Atoms.of(mol)
+    if opts.neutralise and atoms.charged:
         if _uncharger is None:
             _uncharger = rdMolStandardize.Uncharger()
         mol = _uncharger.uncharge(mol)
-    if opts.strip_isotopes and any(a.GetIsotope() for a in mol.GetAtoms()):
+        atoms = _Atoms.of(mol)
+    if opts.strip_isotopes and atoms.isotopes:
         mol = Chem.Mol(mol)
         for atom in mol.GetAtoms():
             atom.SetIsotope(0)
         mol = Chem.RemoveHs(mol)
-    return mol
+        atoms = _Atoms.of(mol)
+    return mol, atoms
 
 
 def clean(smiles: object, opts: CleanOptions) -> tuple[str, list[str]] | tuple[None, str]:
@@ -152,14 +176,12 @@ def clean(smiles: object, opts: CleanOptions) -> tuple[str, list[str]] | tuple[N
         return None, UNPARSEABLE
     with without_rdkit_log():
         try:
-            mol = _standardise(mol, opts)
+            mol, atoms = _standardise(mol, opts)
         except Exception:  # RDKit raises assorted errors on odd valences
             return None, UNPARSEABLE
-        if any(a.GetAtomicNum() == 0 for a in mol.GetAtoms()):
+        if atoms.dummy:
             return None, UNSUPPORTED_SELFIES  # '*' / R-group attachment points
-        if opts.allowed_elements is not None and any(
-            a.GetSymbol() not in opts.allowed_elements for a in mol.GetAtoms()
-        ):
+        if opts.allowed_elements is not None and not atoms.elements <= opts.allowed_elements:
             return None, UNSUPPORTED_ELEMENT
         if opts.max_heavy_atoms is not None and mol.GetNumHeavyAtoms() > opts.max_heavy_atoms:
             return None, TOO_LONG
