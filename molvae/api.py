@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from molvae import checkpoint
+from molvae import checkpoint, distributed
 from molvae.config import (
     DataConfig,
     ModelConfig,
@@ -71,10 +71,21 @@ class MolVAE:
             )
         return cls.load(path, device=device)
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the model (without optimizer state) to ``path``."""
-        payload = {k: v for k, v in self.ckpt.items() if k not in {"train_state"}}
-        payload["state_dict"] = {k: v.cpu() for k, v in self.model.state_dict().items()}
+    def save(self, path: str | os.PathLike, half: bool = False) -> None:
+        """Write the model (without optimizer state or history) to ``path``.
+
+        Args:
+            path: Output file.
+            half: Store floating-point weights as float16 (half the size; loading converts
+                them back to float32).
+        """
+        drop = {"train_state", "history"}
+        payload = {k: v for k, v in self.ckpt.items() if k not in drop}
+        payload["history"] = self.ckpt.get("history", [])[-1:]
+        state = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+        if half:
+            state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+        payload["state_dict"] = state
         checkpoint.save(path, payload)
 
     @property
@@ -253,7 +264,17 @@ def train(
     p = load_preset(preset)
     data_config = data_config or DataConfig()
     out = Path(out)
-    ds = load_dataset(data, data_config, rejects_path=out / "rejects.csv", progress=progress)
+    dist = distributed.setup()  # a no-op outside torchrun
+    if not dist.is_main:  # let rank 0 clean and cache the data, then read the cache
+        distributed.barrier()
+    ds = load_dataset(
+        data,
+        data_config,
+        rejects_path=out / "rejects.csv" if dist.is_main else None,
+        progress=progress and dist.is_main,
+    )
+    if dist.is_main:
+        distributed.barrier()
     train_ds, val_ds = ds.split(data_config.val_fraction, data_config.seed)
     trainer = Trainer(
         train_ds,
@@ -264,7 +285,7 @@ def train(
         data_cfg=data_config,
         progress=progress,
     )
-    if resume and not trainer.resume() and progress:
+    if resume and not trainer.resume() and progress and dist.is_main:
         from molvae.progress import console
 
         console.print(f"No {out / 'last.pt'} to resume from; starting a new run.")

@@ -221,6 +221,67 @@ def evaluate(
 
 
 @app.command()
+def optimize(
+    target: Annotated[
+        str | None,
+        typer.Option(help="logp, qed, sa (minimised), plogp, mw=350 or tpsa=90."),
+    ] = None,
+    objective: Annotated[
+        str | None, typer.Option(help="Custom oracle: my_scores.py:score or pkg.module:score.")
+    ] = None,
+    model: Annotated[Path | None, typer.Option(help="Model file (default: bundled).")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path(
+        "runs/optimize"
+    ),
+    budget: Annotated[int, typer.Option(help="Oracle calls to spend.")] = 300,
+    batch_size: Annotated[int, typer.Option(help="Candidates per iteration.")] = 10,
+    method: Annotated[str, typer.Option(help="bo, random or gradient.")] = "bo",
+    init: Annotated[
+        Path | None, typer.Option(help="Starting molecules (optional score column).")
+    ] = None,
+    n_init: Annotated[int, typer.Option(help="Starting molecules to use.")] = 100,
+    global_box: Annotated[
+        bool, typer.Option("--global", help="Search the whole data box, no trust region.")
+    ] = False,
+    max_heavy_atoms: Annotated[int, typer.Option(help="Largest molecule allowed.")] = 38,
+    min_qed: Annotated[float | None, typer.Option(help="Smallest QED allowed.")] = None,
+    max_sa: Annotated[float | None, typer.Option(help="Largest SA score allowed.")] = None,
+    similar_to: Annotated[str | None, typer.Option(help="Stay similar to this SMILES.")] = None,
+    min_similarity: Annotated[float, typer.Option(help="Tanimoto to --similar-to.")] = 0.4,
+    pains: Annotated[bool, typer.Option(help="Reject PAINS alerts.")] = False,
+    resume: Annotated[bool, typer.Option(help="Continue from OUT/journal.csv.")] = False,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Find better molecules: Bayesian optimisation in the latent space, every candidate
+    decoded, checked by RDKit and scored by the real oracle."""
+    from molvae.config import OptimizeConfig
+    from molvae.optimize.bo import optimize as run_optimize
+
+    if (target is None) == (objective is None):
+        raise UserError("Give exactly one of --target (e.g. --target logp) or --objective.")
+    cfg = OptimizeConfig(
+        budget=budget,
+        batch_size=batch_size,
+        method=method,
+        n_init=n_init,
+        trust_region=not global_box,
+        max_heavy_atoms=max_heavy_atoms,
+        min_qed=min_qed,
+        max_sa=max_sa,
+        similar_to=similar_to,
+        min_similarity=min_similarity,
+        pains=pains,
+        seed=seed,
+    )
+    journal = run_optimize(target or objective, _load(model), cfg, out, init, resume)
+    best = journal.sort_values("score", ascending=False).iloc[0]
+    console.print(
+        f"{int((journal['method'] != 'given').sum())} oracle calls; best {best['score']:.3f}: "
+        f"{best['smiles']}\nOutputs: {out}/journal.csv, top.csv, best_so_far.png, report.html"
+    )
+
+
+@app.command()
 def info(model: ModelArg = None) -> None:
     """Describe a model: architecture, vocabulary, properties, training history, versions."""
     vae = _load(model)

@@ -138,6 +138,8 @@ class TrainConfig:
         seed: Seed of every random choice in training.
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda[:N]``.
         num_threads: CPU threads for PyTorch; ``0`` keeps PyTorch's default.
+        amp: bf16 mixed precision on CUDA (ignored on CPU).
+        compile: Wrap the model in ``torch.compile`` (helps on GPUs; slow to start on CPU).
     """
 
     epochs: int = 10
@@ -160,6 +162,56 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     num_threads: int = 0
+    amp: bool = True
+    compile: bool = False
+
+
+@dataclass
+class OptimizeConfig:
+    """Latent-space optimisation settings.
+
+    Attributes:
+        budget: Oracle calls to spend (initial evaluations included).
+        batch_size: Candidates proposed per iteration (the q of qLogEI).
+        method: ``bo`` (GP + qLogEI), ``random`` (prior samples) or ``gradient`` (ascent on
+            the property head, scored by the oracle).
+        n_init: Starting molecules (from ``--init`` or the model's training sample).
+        trust_region: TuRBO-style trust region around the best point; else the global box.
+        max_gp_points: Most points the GP is fitted on (best ones plus the trust region's
+            neighbourhood), so each iteration takes about the same time.
+        gp_maxiter: Cap on the optimiser iterations of each GP fit.
+        raw_samples: Random starts scored when optimising the acquisition.
+        num_restarts: Gradient-based restarts of the acquisition optimiser.
+        max_heavy_atoms: Constraint: molecules larger than this are not evaluated.
+        min_qed: Constraint: smallest QED allowed.
+        max_sa: Constraint: largest synthetic-accessibility score allowed.
+        similar_to: Constraint: a SMILES the results must stay similar to.
+        min_similarity: Smallest Tanimoto similarity (Morgan r=2) to ``similar_to``.
+        pains: Constraint: reject molecules with a PAINS alert.
+        top_k: Molecules listed in ``top.csv`` and the report.
+        seed: Seed of every random choice.
+    """
+
+    budget: int = 300
+    batch_size: int = 10
+    method: str = "bo"
+    n_init: int = 100
+    trust_region: bool = True
+    max_gp_points: int = 1000
+    gp_maxiter: int = 100
+    raw_samples: int = 256
+    num_restarts: int = 4
+    max_heavy_atoms: int | None = 38
+    min_qed: float | None = None
+    max_sa: float | None = None
+    similar_to: str | None = None
+    min_similarity: float = 0.4
+    pains: bool = False
+    top_k: int = 20
+    seed: int = 0
+
+
+METHODS = ("bo", "random", "gradient")
 
 
 KL_SCHEDULES = ("linear", "sigmoid", "cyclical", "constant")

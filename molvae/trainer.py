@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from molvae import checkpoint
+from molvae import checkpoint, distributed
 from molvae.config import DataConfig, ModelConfig, TrainConfig, to_dict
 from molvae.data import MolDataset
 from molvae.errors import UserError
@@ -196,7 +196,11 @@ class Trainer:
         self.data_cfg = data_cfg or DataConfig()
         self.out = Path(out)
         self.progress = progress
+        self.dist = distributed.current()
         self.device = pick_device(train_cfg.device)
+        if self.dist.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
+        self.progress = progress and self.dist.is_main
         if train_cfg.num_threads:
             torch.set_num_threads(train_cfg.num_threads)
         self.vocab = train_ds.vocab
@@ -207,10 +211,16 @@ class Trainer:
         torch.manual_seed(train_cfg.seed)
         self.model = build_vae(model_cfg, len(self.vocab), len(train_ds.property_names))
         self.model.to(self.device)
+        self.net: torch.nn.Module = self.model  # what the training step calls
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        if train_cfg.compile:
+            self.net = torch.compile(self.net)
+        # bf16 autocast on GPUs (the GRUs, matmuls and losses); full precision on CPU.
+        self.amp = train_cfg.amp and self.device.type == "cuda"
         self.opt = torch.optim.Adam(self.model.parameters(), lr=train_cfg.lr)
-        self.n_batches = len(
-            epoch_batches(self.lengths.numpy(), train_cfg.batch_size, train_cfg.bucket_size, 0, 0)
-        )
+        self.n_batches = len(self._epoch_batches(0))
         self.total_steps = self.n_batches * train_cfg.epochs
         self.annealer = KLAnnealer(
             train_cfg.kl_schedule,
@@ -225,6 +235,8 @@ class Trainer:
         self.best_val = math.inf
         self.history: list[dict[str, Any]] = []
         self._train_hashes = checkpoint.smiles_hashes(train_ds.smiles)
+        pick = np.random.default_rng(train_cfg.seed).permutation(len(train_ds))[:1000]
+        self._train_sample = [train_ds.smiles[i] for i in np.sort(pick)]
 
     # -- checkpoints ---------------------------------------------------------------------------
 
@@ -241,6 +253,8 @@ class Trainer:
             "property_std": [float(x) for x in self.std.std],
             "state_dict": state,
             "train_hashes": self._train_hashes,
+            # A random sample of training molecules: starting points for optimisation.
+            "train_sample": self._train_sample,
             "max_len": int(self.lengths.max()),
             "history": self.history,
             "versions": checkpoint.library_versions(),
@@ -257,8 +271,21 @@ class Trainer:
             }
         return payload
 
+    def _save(self, name: str, with_train_state: bool) -> None:
+        """Write a checkpoint from rank 0 only; the other ranks wait for it."""
+        if self.dist.is_main:
+            checkpoint.save(self.out / name, self.payload(with_train_state))
+        distributed.barrier()
+
     def save_last(self) -> None:
-        checkpoint.save(self.out / "last.pt", self.payload())
+        self._save("last.pt", with_train_state=True)
+
+    def _epoch_batches(self, epoch: int) -> list[np.ndarray]:
+        cfg = self.cfg
+        batches = epoch_batches(
+            self.lengths.numpy(), cfg.batch_size, cfg.bucket_size, cfg.seed, epoch
+        )
+        return distributed.shard(batches, self.dist)
 
     def resume(self) -> bool:
         """Continue from ``out/last.pt``; returns ``False`` when there is nothing to resume."""
@@ -307,14 +334,12 @@ class Trainer:
                 exit_code=130,
             ) from None
         if not (self.out / "best.pt").exists():
-            checkpoint.save(self.out / "best.pt", self.payload(with_train_state=False))
+            self._save("best.pt", with_train_state=False)
         return self.out / "best.pt"
 
     def _run_epoch(self, bar, on_step) -> None:
         cfg = self.cfg
-        batches = epoch_batches(
-            self.lengths.numpy(), cfg.batch_size, cfg.bucket_size, cfg.seed, self.epoch
-        )
+        batches = self._epoch_batches(self.epoch)
         sums: dict[str, float] = {}
         t0, seen = time.perf_counter(), 0
         for pos in range(self.batch_pos, len(batches)):
@@ -342,13 +367,16 @@ class Trainer:
         for group in self.opt.param_groups:
             group["lr"] = _lr(cfg, self.step, self.total_steps)
         beta = self.annealer(self.step)
-        out = self.model(
-            b_ids,
-            b_len,
-            word_dropout=cfg.word_dropout,
-            sched_sampling=linear_ramp(self.step, self.total_steps, 0.0, cfg.sched_sampling),
-            tau=linear_ramp(self.step, self.total_steps, cfg.gumbel_tau_start, cfg.gumbel_tau_end),
-        )
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            out = self.net(
+                b_ids,
+                b_len,
+                word_dropout=cfg.word_dropout,
+                sched_sampling=linear_ramp(self.step, self.total_steps, 0.0, cfg.sched_sampling),
+                tau=linear_ramp(
+                    self.step, self.total_steps, cfg.gumbel_tau_start, cfg.gumbel_tau_end
+                ),
+            )
         loss = out.recon_loss + beta * kl_loss(out.kl_dims, cfg.free_bits)
         prop = 0.0
         if out.props is not None and b_props is not None:
@@ -367,18 +395,20 @@ class Trainer:
         }
 
     def _end_epoch(self) -> None:
+        # Every rank validates (the weights are identical) so all agree on best.pt.
         metrics = validate(
             self.model, self.val_ds, self.std, max(self.cfg.batch_size, 256), self.device
         )
         metrics = {"epoch": self.epoch + 1, "step": self.step, **metrics}
         self.history.append(metrics)
-        self._log(metrics)
+        if self.dist.is_main:
+            self._log(metrics)
         score = metrics["recon_loss"] + self.cfg.beta * metrics["kl_loss"]
         self.epoch += 1
         self.batch_pos = 0
         if score < self.best_val:
             self.best_val = score
-            checkpoint.save(self.out / "best.pt", self.payload(with_train_state=False))
+            self._save("best.pt", with_train_state=False)
         self.save_last()
         if self.progress:
             shown = ", ".join(

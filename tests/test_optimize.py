@@ -1,0 +1,160 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from molvae import UserError
+from molvae.chem import PROPERTIES, fingerprint, to_mol
+from molvae.config import OptimizeConfig
+from molvae.optimize.bo import Optimizer, TrustRegion, optimize
+from molvae.optimize.journal import COLUMNS, Journal
+from molvae.optimize.objectives import Objective, builtin, custom, from_spec
+
+
+# -- objectives ---------------------------------------------------------------------------------
+
+
+def test_builtin_objectives_follow_rdkit_and_their_direction():
+    mol = "CC(=O)Nc1ccc(O)cc1"
+    m = to_mol(mol)
+    assert builtin("logp")([mol])[0] == pytest.approx(PROPERTIES["logp"](m))
+    assert builtin("sa")([mol])[0] == pytest.approx(-PROPERTIES["sa"](m))  # minimised
+    assert builtin("mw=350")([mol])[0] == pytest.approx(-abs(PROPERTIES["mw"](m) - 350))
+    assert np.isnan(builtin("qed")(["not a molecule"])[0])
+    with pytest.raises(UserError, match="Unknown target"):
+        builtin("potency")
+    with pytest.raises(UserError, match="needs a target"):
+        builtin("mw")
+
+
+def test_custom_objective_from_a_file(tmp_path):
+    f = tmp_path / "scores.py"
+    f.write_text("def score(smiles):\n    return [len(s) for s in smiles]\n")
+    obj = custom(f"{f}:score")
+    assert obj(["CCO", "CCCC"]).tolist() == [3.0, 4.0]
+    with pytest.raises(UserError, match="not a function"):
+        custom(f"{f}:nope")
+    with pytest.raises(UserError, match="does not exist"):
+        custom(f"{tmp_path / 'missing.py'}:score")
+
+
+def test_bad_objectives_are_recorded_as_failures_or_clear_errors():
+    def raises(smiles):
+        raise RuntimeError("assay robot offline")
+
+    assert np.isnan(Objective("r", raises)(["CCO", "CCN"])).all()
+    weird = Objective("w", lambda s: [1.0, float("inf"), float("nan")])
+    assert np.isnan(weird(["C", "CC", "CCC"])[1:]).all()
+    with pytest.raises(UserError, match="returned 1 scores for 2"):
+        Objective("short", lambda s: [1.0])(["CCO", "CCN"])
+    with pytest.raises(UserError, match="must return numbers"):
+        Objective("text", lambda s: ["high"] * len(s))(["CCO"])
+    assert from_spec(len).name == "len"
+
+
+# -- journal and trust region -------------------------------------------------------------------
+
+
+def test_journal_appends_and_drops_a_half_written_line(tmp_path):
+    j = Journal(tmp_path / "journal.csv")
+    j.append(1, "bo", ["CCO", "CCN"], [1.0, float("nan")])
+    with open(tmp_path / "journal.csv", "a") as fh:
+        fh.write("2,CCC,0.5,bo")  # killed mid-write
+    again = Journal(tmp_path / "journal.csv", resume=True)
+    rows = again.read()
+    assert list(rows.columns) == COLUMNS
+    assert rows["smiles"].tolist() == ["CCO", "CCN"]
+    assert np.isnan(rows["score"].iloc[1])
+
+
+def test_trust_region_grows_and_shrinks():
+    tr = TrustRegion(dim=20, batch_size=10)
+    for _ in range(3):
+        tr.update(True)
+    assert tr.length == pytest.approx(1.6)
+    for _ in range(tr.failure_tolerance):
+        tr.update(False)
+    assert tr.length == pytest.approx(0.8)
+
+
+# -- runs ---------------------------------------------------------------------------------------
+
+
+def _similarity_to(target: str):
+    from rdkit import DataStructs
+
+    ref = fingerprint(target)
+
+    def score(smiles):
+        return [DataStructs.TanimotoSimilarity(ref, fingerprint(s)) for s in smiles]
+
+    return score
+
+
+def test_bo_run_writes_outputs_and_respects_budget_and_constraints(tiny_model, tmp_path):
+    cfg = OptimizeConfig(budget=40, batch_size=5, n_init=20, max_heavy_atoms=25, seed=1)
+    journal = optimize("logp", tiny_model, cfg, tmp_path, progress=False)
+    assert len(journal) == 40 and journal["smiles"].is_unique
+    assert (journal.loc[journal["iteration"] > 0, "heavy_atoms"] <= 25).all()
+    for name in ("journal.csv", "top.csv", "best_so_far.png", "report.html"):
+        assert (tmp_path / name).exists()
+    assert "<svg" in (tmp_path / "report.html").read_text()
+    top = pd.read_csv(tmp_path / "top.csv")
+    assert top["score"].iloc[0] == pytest.approx(journal["score"].max())
+
+
+def test_bo_beats_random_on_a_hidden_target(tiny_model, tmp_path):
+    target = "CC(=O)Nc1ccc(O)cc1"
+    best = {}
+    for method in ("bo", "random"):
+        cfg = OptimizeConfig(budget=70, batch_size=5, n_init=20, method=method, seed=3)
+        journal = optimize(
+            _similarity_to(target), tiny_model, cfg, tmp_path / method, progress=False
+        )
+        best[method] = journal["score"].max()
+    assert best["bo"] > best["random"], best
+
+
+def test_gradient_baseline_needs_a_matching_property_head(tiny_model, tmp_path):
+    with pytest.raises(UserError, match="property head"):
+        Optimizer(tiny_model, builtin("sa"), OptimizeConfig(method="gradient"), tmp_path)
+    cfg = OptimizeConfig(budget=30, batch_size=5, n_init=10, method="gradient")
+    journal = optimize("logp", tiny_model, cfg, tmp_path, progress=False)
+    assert (journal["method"] == "gradient").sum() > 0 and journal["smiles"].is_unique
+
+
+def test_killed_run_resumes_without_duplicates_or_losses(tiny_model, tmp_path):
+    model = tmp_path / "model.pt"
+    tiny_model.save(model)
+    scorer = tmp_path / "slow.py"
+    scorer.write_text(
+        "import time\n"
+        "def score(smiles):\n    time.sleep(0.2)\n    return [len(s) / 10 for s in smiles]\n"
+    )
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "molvae", "optimize", "--objective", f"{scorer}:score",
+           "--model", str(model), "--budget", "45", "--batch-size", "5", "--n-init", "15",
+           "--out", str(out), "--seed", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    journal = out / "journal.csv"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if journal.exists() and len(journal.read_text().splitlines()) > 26:
+            break
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = pd.read_csv(journal)
+    assert 20 < len(before) < 45
+
+    done = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    after = pd.read_csv(journal)
+    assert len(after) == 45
+    assert after["smiles"].is_unique
+    pd.testing.assert_frame_equal(after.iloc[: len(before)], before)  # nothing lost
