@@ -9,21 +9,31 @@ The public API::
     model.decode(z)                            # canonical SMILES
     model.sample(10, temperature=1.0)          # molecules from the prior
     model.predict(["CCO"])                     # property-head predictions
+    optimize("logp", model, out="runs/opt")    # Bayesian optimisation in latent space
 """
 
 __version__ = "0.1.0"
 
 from molvae.api import MolVAE, train  # noqa: E402
-from molvae.config import DataConfig, ModelConfig, TrainConfig, load_preset  # noqa: E402
+from molvae.config import (  # noqa: E402
+    DataConfig,
+    ModelConfig,
+    OptimizeConfig,
+    TrainConfig,
+    load_preset,
+)
 from molvae.errors import UserError  # noqa: E402
+from molvae.optimize.bo import optimize  # noqa: E402
 
 __all__ = [
     "DataConfig",
     "ModelConfig",
     "MolVAE",
+    "OptimizeConfig",
     "TrainConfig",
     "UserError",
     "load_preset",
+    "optimize",
     "train",
     "__version__",
 ]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,8 @@ class MolVAE:
             np.asarray(ckpt["property_mean"], dtype=np.float64),
             np.asarray(ckpt["property_std"], dtype=np.float64),
         )
-        self.max_len = int(ckpt.get("max_len", self.data_config.max_tokens)) + 1
+        # Most decoding steps: the longest training molecule's tokens plus <eos>.
+        self.max_len = int(ckpt.get("max_len", self.data_config.max_tokens + 1))
         self.device = pick_device(device)
         self.model: VAE = build_vae(self.model_config, len(self.vocab), len(self.property_names))
         state = {k: v.float() for k, v in ckpt["state_dict"].items()}
@@ -109,8 +111,10 @@ class MolVAE:
             raise UserError(f"File {data} does not exist; check the path.")
         if not isinstance(data, str | os.PathLike | pd.DataFrame):
             data = pd.DataFrame({"smiles": list(data)})
-        cfg = DataConfig(**{**self.data_config.__dict__, "properties": [], "max_molecules": None})
-        cfg.cache_dir = self.data_config.cache_dir
+        # The model's clean-up and limits; the new table's own SMILES column, no targets.
+        cfg = dataclasses.replace(
+            self.data_config, smiles_col=None, properties=[], max_molecules=None
+        )
         ds = load_dataset(
             data, cfg, progress=progress, use_cache=False, drop_duplicates=False, allow_empty=True
         )
@@ -141,7 +145,7 @@ class MolVAE:
             UserError: A SMILES cannot be used (the message names it and says why).
         """
         smiles = [smiles] if isinstance(smiles, str) else list(smiles)
-        ds, rejects = self._prepare_all(smiles)
+        ds, _ = self._prepare_all(smiles)
         return self.encode_dataset(ds)
 
     def _prepare_all(self, smiles: list[str]) -> tuple[MolDataset, pd.DataFrame]:
@@ -164,7 +168,7 @@ class MolVAE:
         seed: int | None = None,
     ) -> list[str | None]:
         """Decode latent vectors (`n x latent_dim`) to canonical SMILES (``None`` if empty)."""
-        z = torch.as_tensor(np.asarray(z), dtype=torch.float32)
+        z = torch.as_tensor(z).detach().to("cpu", torch.float32)
         if z.ndim == 1:
             z = z.unsqueeze(0)
         if z.shape[-1] != self.latent_dim:
@@ -218,14 +222,6 @@ class MolVAE:
         frame.insert(0, "smiles", smiles)
         return frame
 
-    @torch.no_grad()
-    def predict_latent(self, z: torch.Tensor) -> torch.Tensor:
-        """Property-head predictions for latent vectors, in the properties' own units."""
-        pred = self.model.head(z.to(self.device)).cpu()
-        mean = torch.as_tensor(self.standardiser.mean, dtype=pred.dtype)
-        std = torch.as_tensor(self.standardiser.std, dtype=pred.dtype)
-        return pred * std + mean
-
     def in_training_set(self, smiles: list[str]) -> np.ndarray:
         """Which canonical SMILES were in this model's training set."""
         return checkpoint.contains(self.train_hashes, smiles)
@@ -265,16 +261,21 @@ def train(
     data_config = data_config or DataConfig()
     out = Path(out)
     dist = distributed.setup()  # a no-op outside torchrun
-    if not dist.is_main:  # let rank 0 clean and cache the data, then read the cache
-        distributed.barrier()
-    ds = load_dataset(
-        data,
-        data_config,
-        rejects_path=out / "rejects.csv" if dist.is_main else None,
-        progress=progress and dist.is_main,
-    )
+    # Rank 0 cleans and caches the data first; the others then read the cache. An error on
+    # rank 0 is raised on every rank, so none is left waiting.
+    error = None
     if dist.is_main:
-        distributed.barrier()
+        try:
+            ds = load_dataset(
+                data, data_config, rejects_path=out / "rejects.csv", progress=progress
+            )
+        except UserError as err:
+            error = str(err)
+    error = distributed.agree(error)
+    if error is not None:
+        raise UserError(error)
+    if not dist.is_main:
+        ds = load_dataset(data, data_config, progress=False)
     train_ds, val_ds = ds.split(data_config.val_fraction, data_config.seed)
     trainer = Trainer(
         train_ds,
@@ -290,4 +291,6 @@ def train(
 
         console.print(f"No {out / 'last.pt'} to resume from; starting a new run.")
     best = trainer.fit(on_step=on_step)
+    if dist.enabled:
+        distributed.teardown()
     return MolVAE.load(best)

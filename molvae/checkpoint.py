@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from molvae.errors import UserError
+from molvae.files import atomic_write
 
 FORMAT = "molvae-checkpoint"
 FORMAT_VERSION = 1
@@ -38,11 +39,8 @@ def library_versions() -> dict[str, str]:
 
 def save(path: str | os.PathLike, payload: dict[str, Any]) -> None:
     """Write ``payload`` to ``path`` atomically (temporary file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, tmp)
-    os.replace(tmp, path)
+    full = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
+    atomic_write(path, lambda tmp: torch.save(full, tmp))
 
 
 def load(path: str | os.PathLike) -> dict[str, Any]:

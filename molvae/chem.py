@@ -267,6 +267,21 @@ def compute_properties(mol: MolLike | None, names: Sequence[str]) -> list[float]
     return out
 
 
+_pains = None
+
+
+def pains_catalog():
+    """RDKit's PAINS structural-alert catalogue (built once)."""
+    global _pains
+    if _pains is None:
+        from rdkit.Chem.FilterCatalog import FilterCatalog, FilterCatalogParams
+
+        params = FilterCatalogParams()
+        params.AddCatalog(FilterCatalogParams.FilterCatalogs.PAINS)
+        _pains = FilterCatalog(params)
+    return _pains
+
+
 def fingerprint(mol: MolLike | None, radius: int = 2, n_bits: int = 2048):
     """Morgan (ECFP-like) bit fingerprint, or ``None`` if the molecule cannot be parsed."""
     from rdkit.Chem import rdFingerprintGenerator

@@ -256,6 +256,7 @@ def optimize(
     decoded, checked by RDKit and scored by the real oracle."""
     from molvae.config import OptimizeConfig
     from molvae.optimize.bo import optimize as run_optimize
+    from molvae.optimize.journal import oracle_calls
 
     if (target is None) == (objective is None):
         raise UserError("Give exactly one of --target (e.g. --target logp) or --objective.")
@@ -276,7 +277,7 @@ def optimize(
     journal = run_optimize(target or objective, _load(model), cfg, out, init, resume)
     best = journal.sort_values("score", ascending=False).iloc[0]
     console.print(
-        f"{int((journal['method'] != 'given').sum())} oracle calls; best {best['score']:.3f}: "
+        f"{oracle_calls(journal)} oracle calls; best {best['score']:.3f}: "
         f"{best['smiles']}\nOutputs: {out}/journal.csv, top.csv, best_so_far.png, report.html"
     )
 

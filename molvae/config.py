@@ -15,10 +15,18 @@ from typing import Any, TypeVar
 
 from molvae.errors import UserError
 
-#: Elements a drug-like model is trained on; anything else (metals, noble gases) is rejected.
 T = TypeVar("T")
 PRESET_DIR = Path(__file__).parent / "presets"
+KL_SCHEDULES = ("linear", "sigmoid", "cyclical", "constant")
+METHODS = ("bo", "random", "gradient")
 
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise UserError(f"Invalid setting: {message}.")
+
+
+#: Elements a drug-like model is trained on; anything else (metals, noble gases) is rejected.
 ORGANIC_ELEMENTS = ("H", "B", "C", "N", "O", "F", "Si", "P", "S", "Cl", "Se", "Br", "I")
 
 
@@ -57,6 +65,10 @@ class DataConfig:
     seed: int = 0
     n_jobs: int = 0
     cache_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        _require(0.0 <= self.val_fraction < 1.0, "val_fraction must be in [0, 1)")
+        _require(self.max_tokens >= 1, "max_tokens must be at least 1")
 
     def cleaning_key(self) -> dict[str, Any]:
         """The options that change what clean-up produces (used in the cache key)."""
@@ -165,6 +177,18 @@ class TrainConfig:
     amp: bool = True
     compile: bool = False
 
+    def __post_init__(self) -> None:
+        _require(self.epochs >= 1, "epochs must be at least 1")
+        _require(self.batch_size >= 1, "batch_size must be at least 1")
+        _require(self.bucket_size >= 1, "bucket_size must be at least 1")
+        _require(
+            self.kl_schedule in KL_SCHEDULES,
+            f"kl_schedule must be one of {', '.join(KL_SCHEDULES)}",
+        )
+        _require(0.0 <= self.word_dropout < 1.0, "word_dropout must be in [0, 1)")
+        _require(0.0 <= self.sched_sampling <= 1.0, "sched_sampling must be in [0, 1]")
+        _require(self.lr > 0 and self.beta >= 0, "lr must be positive and beta not negative")
+
 
 @dataclass
 class OptimizeConfig:
@@ -210,11 +234,11 @@ class OptimizeConfig:
     top_k: int = 20
     seed: int = 0
 
-
-METHODS = ("bo", "random", "gradient")
-
-
-KL_SCHEDULES = ("linear", "sigmoid", "cyclical", "constant")
+    def __post_init__(self) -> None:
+        _require(self.budget >= 1, "budget must be at least 1")
+        _require(self.batch_size >= 1, "batch_size must be at least 1")
+        _require(self.n_init >= 2, "n_init must be at least 2")
+        _require(self.method in METHODS, f"method must be one of {', '.join(METHODS)}")
 
 
 @dataclass

@@ -18,7 +18,7 @@ import multiprocessing
 import os
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ import torch
 from molvae import chem
 from molvae.config import DataConfig
 from molvae.errors import UserError
+from molvae.files import atomic_write
 from molvae.progress import console, progress_bar
 from molvae.tokens import Vocab
 
@@ -111,6 +112,7 @@ def read_table(source: str | os.PathLike | pd.DataFrame, smiles_col: str | None 
     """
     if isinstance(source, pd.DataFrame):
         frame = source.reset_index(drop=True).copy()
+        frame.columns = [str(c) for c in frame.columns]
         col = _find_smiles_col(frame, smiles_col, "the DataFrame")
         return Table(frame, col, np.arange(len(frame)) + 1, "DataFrame")
 
@@ -218,7 +220,6 @@ class MolDataset:
     n_input: int
     source: str = ""
     from_cache: bool = False
-    extra: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.smiles)
@@ -550,24 +551,21 @@ def _build(
 
 
 def _write_cache(path: Path, ds: MolDataset) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
     meta = {
         "vocab": ds.vocab.to_list(),
         "property_names": ds.property_names,
         "n_input": ds.n_input,
         "rejects": ds.rejects.to_dict(orient="list"),
     }
-    np.savez(
-        tmp,
-        smiles=np.frombuffer("\n".join(ds.smiles).encode(), dtype=np.uint8),
-        tokens=ds.tokens,
-        offsets=ds.offsets,
-        properties=ds.properties,
-        rows=ds.rows,
-        meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
-    )
-    os.replace(tmp, path)
+    arrays = {
+        "smiles": np.frombuffer("\n".join(ds.smiles).encode(), dtype=np.uint8),
+        "tokens": ds.tokens,
+        "offsets": ds.offsets,
+        "properties": ds.properties,
+        "rows": ds.rows,
+        "meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+    }
+    atomic_write(path, lambda tmp: np.savez(tmp, **arrays))
 
 
 def _read_cache(path: Path) -> MolDataset | None:

@@ -2,7 +2,8 @@
 
 ``torchrun --nproc_per_node 4 -m molvae train data.csv --out runs/x`` starts one process per
 GPU; each reads ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` from the environment, trains on its share
-of every epoch's batches, and rank 0 alone validates and writes checkpoints. Without those
+of every epoch's batches; every rank validates (the weights are identical) but rank 0 decides
+what is saved and alone writes checkpoints. Without those
 variables everything here is a no-op and training runs in one process.
 """
 
@@ -57,6 +58,15 @@ def barrier() -> None:
     """Wait for every process (no-op in a single-process run)."""
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
+
+
+def agree(value):
+    """Rank 0's ``value`` on every rank (a no-op in a single-process run)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def shard(batches: list, info: DistInfo) -> list:

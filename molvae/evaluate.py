@@ -3,6 +3,7 @@ and property-head accuracy on a test set. Reference statistics are cached on dis
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -17,6 +18,7 @@ from molvae.api import MolVAE
 from molvae.chem import PROPERTIES
 from molvae.config import DataConfig
 from molvae.data import cache_dir, load_dataset
+from molvae.files import atomic_write
 from molvae.progress import console
 
 #: Bump when the reference statistics change meaning, so old caches are not reused.
@@ -42,7 +44,6 @@ def reference_stats(smiles: list[str], cfg: DataConfig, fcd=None) -> metrics.Ref
         )
     console.print(f"Computing reference statistics for {len(smiles)} molecules (cached after).")
     stats = metrics.ReferenceStats.compute(smiles, fcd)
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {
         "fps": np.packbits(stats.fps, axis=1),
         "meta": np.frombuffer(
@@ -53,9 +54,7 @@ def reference_stats(smiles: list[str], cfg: DataConfig, fcd=None) -> metrics.Ref
     if stats.fcd is not None:
         arrays["fcd_mu"] = np.asarray(stats.fcd["mu"])
         arrays["fcd_sigma"] = np.asarray(stats.fcd["sigma"])
-    tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: np.savez(tmp, **arrays))
     return stats
 
 
@@ -88,8 +87,9 @@ def evaluate(
         The MOSES keys, plus ``recon_exact``, ``active_units`` and ``r2_<prop>``/``mae_<prop>``.
     """
     computed = [p for p in model.property_names if p in PROPERTIES]
-    cfg = DataConfig(**{**model.data_config.__dict__, "properties": computed, "cache_dir": cache})
-    cfg.max_molecules = None
+    cfg = dataclasses.replace(
+        model.data_config, smiles_col=None, properties=computed, cache_dir=cache, max_molecules=None
+    )
     test_ds = load_dataset(test, cfg, progress=progress)
     fcd = metrics.fcd_model() if use_fcd else None
     if use_fcd and fcd is None:
@@ -98,30 +98,26 @@ def evaluate(
 
     in_train = model.in_training_set
     if train is not None:
-        train_cfg = DataConfig(**{**cfg.__dict__, "properties": []})
+        train_cfg = dataclasses.replace(cfg, properties=[])
         in_train = set(load_dataset(train, train_cfg, progress=progress).smiles)
     generated = model.sample(n, seed=seed, progress=progress)
     result = metrics.moses_metrics(generated, ref, in_train, fcd)
 
     rng = np.random.default_rng(seed)
     sub = test_ds.subset(np.sort(rng.permutation(len(test_ds))[:n_recon]))
-    sub, _ = sub.split_by_vocab(model.vocab)
+    sub, unknown = sub.split_by_vocab(model.vocab)
+    if len(unknown):
+        console.print(f"{len(unknown)} test molecules have tokens the model never saw; skipped.")
     mu = model.encode_dataset(sub)
     decoded = model.decode(mu)
     result["recon_exact"] = float(
         np.mean([a == b for a, b in zip(sub.smiles, decoded, strict=True)])
     )
-    result["active_units"] = int((mu.var(dim=0) > 0.01).sum())
+    result["active_units"] = metrics.active_units(mu)
     if computed and model.model.head is not None:
         pred = model.standardiser.inverse(model.model.head(mu.to(model.device)).cpu().numpy())
-        for j, name in enumerate(model.property_names):
-            if name not in computed:
-                continue
-            true = sub.properties[:, sub.property_names.index(name)]
-            ok = np.isfinite(true)
-            err = pred[ok, j] - true[ok]
-            result[f"r2_{name}"] = float(1 - np.mean(err**2) / np.var(true[ok]))
-            result[f"mae_{name}"] = float(np.mean(np.abs(err)))
+        cols = [model.property_names.index(name) for name in computed]
+        result.update(metrics.property_accuracy(pred[:, cols], sub.properties, computed))
     return result
 
 

@@ -15,10 +15,9 @@ import numpy as np
 import torch
 from rdkit import Chem
 from rdkit.Chem import BRICS
-from rdkit.Chem.FilterCatalog import FilterCatalog, FilterCatalogParams
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
-from molvae.chem import to_mol, without_rdkit_log
+from molvae.chem import pains_catalog, to_mol, without_rdkit_log
 
 FP_BITS = 1024
 
@@ -59,6 +58,31 @@ def novelty(
     else:
         seen = np.asarray(in_train(unique))
     return float(1.0 - seen.mean())
+
+
+def property_accuracy(pred: np.ndarray, true: np.ndarray, names: Sequence[str]) -> dict[str, float]:
+    """``r2_<name>`` and ``mae_<name>`` of predictions against targets, ignoring ``nan``.
+
+    Args:
+        pred: `n x p` predictions in the properties' own units.
+        true: `n x p` targets (``nan`` where unknown).
+        names: The ``p`` property names.
+    """
+    out: dict[str, float] = {}
+    for j, name in enumerate(names):
+        ok = np.isfinite(true[:, j])
+        if ok.sum() < 2:
+            continue
+        err = pred[ok, j] - true[ok, j]
+        var = np.var(true[ok, j])
+        out[f"r2_{name}"] = float(1 - np.mean(err**2) / var) if var > 0 else float("nan")
+        out[f"mae_{name}"] = float(np.mean(np.abs(err)))
+    return out
+
+
+def active_units(mu: torch.Tensor, threshold: float = 0.01) -> int:
+    """Latent dimensions whose E[z|x] varies over the data by more than ``threshold``."""
+    return int((mu.float().var(dim=0) > threshold).sum()) if len(mu) > 1 else 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -152,7 +176,6 @@ def cosine_similarity(a: Counter, b: Counter) -> float:
     return float(va @ vb / denom) if denom else 0.0
 
 
-_pains: FilterCatalog | None = None
 _ALLOWED = {"C", "N", "S", "O", "F", "Cl", "Br", "H"}
 
 
@@ -163,7 +186,6 @@ def passes_filters(smiles: str) -> bool:
     part of RDKit; molvae uses RDKit's PAINS catalogue (the same WEHI PAINS set MOSES uses)
     and leaves that list out, so ``Filters`` can read slightly higher than MOSES would report.
     """
-    global _pains
     m = to_mol(smiles)
     if m is None:
         return False
@@ -173,11 +195,7 @@ def passes_filters(smiles: str) -> bool:
         return False
     if any(a.GetSymbol() not in _ALLOWED for a in m.GetAtoms()):
         return False
-    if _pains is None:
-        params = FilterCatalogParams()
-        params.AddCatalog(FilterCatalogParams.FilterCatalogs.PAINS)
-        _pains = FilterCatalog(params)
-    return not _pains.HasMatch(m)
+    return not pains_catalog().HasMatch(m)
 
 
 def fraction_passes_filters(smiles: Sequence[str]) -> float:

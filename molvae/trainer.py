@@ -17,7 +17,9 @@ from molvae import checkpoint, distributed
 from molvae.config import DataConfig, ModelConfig, TrainConfig, to_dict
 from molvae.data import MolDataset
 from molvae.errors import UserError
+from molvae.files import atomic_write
 from molvae.losses import KLAnnealer, kl_loss, linear_ramp, property_loss
+from molvae.metrics import active_units, property_accuracy
 from molvae.model import VAE, build_vae
 from molvae.progress import console, progress_bar
 from molvae.tokens import Vocab
@@ -147,19 +149,11 @@ def validate(
         "kl_loss": kl / n,
         "token_acc": correct / max(total_tok, 1),
         "exact_match": exact / max(n_exact, 1),
-        "active_units": int((mu.var(dim=0) > 0.01).sum()) if n > 1 else 0,
+        "active_units": active_units(mu),
     }
     if preds:
         pred = std.inverse(torch.cat(preds).numpy())
-        true = ds.properties[order]
-        for j, name in enumerate(ds.property_names):
-            ok = np.isfinite(true[:, j])
-            if ok.sum() < 2:
-                continue
-            err = pred[ok, j] - true[ok, j]
-            var = np.var(true[ok, j])
-            metrics[f"r2_{name}"] = float(1 - np.mean(err**2) / var) if var > 0 else float("nan")
-            metrics[f"mae_{name}"] = float(np.mean(np.abs(err)))
+        metrics.update(property_accuracy(pred, ds.properties[order], ds.property_names))
     model.train(was_training)
     return metrics
 
@@ -195,14 +189,15 @@ class Trainer:
         self.cfg = train_cfg
         self.data_cfg = data_cfg or DataConfig()
         self.out = Path(out)
-        self.progress = progress
         self.dist = distributed.current()
         self.device = pick_device(train_cfg.device)
         if self.dist.enabled and self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
-        self.progress = progress and self.dist.is_main
         if train_cfg.num_threads:
             torch.set_num_threads(train_cfg.num_threads)
+        self.progress = progress and self.dist.is_main
+        if len(train_ds) == 0:
+            raise UserError("The training split is empty; lower --val-fraction or add molecules.")
         self.vocab = train_ds.vocab
         self.std = Standardiser.fit(train_ds.properties)
         self.ids, self.lengths = train_ds.to_padded()
@@ -268,6 +263,9 @@ class Trainer:
                 "batch_pos": self.batch_pos,
                 "best_val": self.best_val,
                 "rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state(self.device)
+                if self.device.type == "cuda"
+                else None,
             }
         return payload
 
@@ -298,6 +296,19 @@ class Trainer:
                 f"{path} was trained on a different dataset (its vocabulary differs); "
                 "resume with the same data and options, or use a new --out folder."
             )
+        differ = [k for k, v in to_dict(self.model_cfg).items() if ckpt["model_config"][k] != v]
+        if ckpt["property_names"] != list(self.train_ds.property_names):
+            differ.append("properties")
+        for key in ("batch_size", "bucket_size", "seed"):  # these fix what batch_pos points at
+            if ckpt["train_config"][key] != getattr(self.cfg, key):
+                differ.append(key)
+        if ckpt["data_config"]["val_fraction"] != self.data_cfg.val_fraction:
+            differ.append("val_fraction")
+        if differ:
+            raise UserError(
+                f"{path} was trained with different {', '.join(differ)}; resume with the "
+                "settings it was started with, or use a new --out folder."
+            )
         self.model.load_state_dict(ckpt["state_dict"])
         ts = ckpt["train_state"]
         self.opt.load_state_dict(ts["optimizer"])
@@ -305,6 +316,8 @@ class Trainer:
         self.best_val = ts["best_val"]
         self.history = list(ckpt.get("history", []))
         torch.set_rng_state(ts["rng"])
+        if self.device.type == "cuda" and ts.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(ts["cuda_rng"], self.device)
         return True
 
     # -- the loop ------------------------------------------------------------------------------
@@ -333,7 +346,7 @@ class Trainer:
                 f"{self.out / 'last.pt'}: run the same command with --resume to continue.",
                 exit_code=130,
             ) from None
-        if not (self.out / "best.pt").exists():
+        if not distributed.agree((self.out / "best.pt").exists()):
             self._save("best.pt", with_train_state=False)
         return self.out / "best.pt"
 
@@ -406,7 +419,7 @@ class Trainer:
         score = metrics["recon_loss"] + self.cfg.beta * metrics["kl_loss"]
         self.epoch += 1
         self.batch_pos = 0
-        if score < self.best_val:
+        if distributed.agree(score < self.best_val):  # rank 0 decides for all
             self.best_val = score
             self._save("best.pt", with_train_state=False)
         self.save_last()
@@ -420,7 +433,5 @@ class Trainer:
         """Rewrite ``metrics.csv`` from the history (a resumed run never duplicates a row)."""
         import pandas as pd
 
-        path = self.out / "metrics.csv"
-        tmp = path.with_name(f".{path.name}.tmp")
-        pd.DataFrame(self.history).to_csv(tmp, index=False)
-        os.replace(tmp, path)
+        frame = pd.DataFrame(self.history)
+        atomic_write(self.out / "metrics.csv", lambda tmp: frame.to_csv(tmp, index=False))

@@ -49,3 +49,11 @@ def tiny_model(tmp_path_factory, moses_smiles):
         ),
         progress=False,
     )
+
+
+@pytest.fixture(scope="session")
+def pretrained():
+    """The bundled model (shipped inside the package; no download)."""
+    from molvae import MolVAE
+
+    return MolVAE.pretrained(device="cpu")

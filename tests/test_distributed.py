@@ -26,10 +26,29 @@ def test_shard_gives_every_rank_the_same_number_of_distinct_batches():
 def test_ddp_two_cpu_processes_train_and_checkpoint_loads(tmp_path):
     out = tmp_path / "ddp"
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-        "--master_port", "29533", "-m", "molvae", "train", str(DATA), "--preset", "tiny",
-        "--epochs", "4", "--max-molecules", "400", "--out", str(out),
-        "--cache-dir", str(tmp_path / "cache"), "--device", "cpu",
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29533",
+        "-m",
+        "molvae",
+        "train",
+        str(DATA),
+        "--preset",
+        "tiny",
+        "--epochs",
+        "4",
+        "--max-molecules",
+        "400",
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--device",
+        "cpu",
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
@@ -42,7 +61,10 @@ def test_ddp_two_cpu_processes_train_and_checkpoint_loads(tmp_path):
 
     resumed = subprocess.run(
         [*cmd[:-4], "--epochs", "5", "--resume", *cmd[-4:]],
-        capture_output=True, text=True, env=env, timeout=600,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert len(pd.read_csv(out / "metrics.csv")) == 5  # continued from epoch 4

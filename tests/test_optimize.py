@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from molvae import UserError
 from molvae.chem import PROPERTIES, fingerprint, to_mol
@@ -14,7 +15,6 @@ from molvae.config import OptimizeConfig
 from molvae.optimize.bo import Optimizer, TrustRegion, optimize
 from molvae.optimize.journal import COLUMNS, Journal
 from molvae.optimize.objectives import Objective, builtin, custom, from_spec
-
 
 # -- objectives ---------------------------------------------------------------------------------
 
@@ -96,9 +96,9 @@ def _similarity_to(target: str):
     return score
 
 
-def test_bo_run_writes_outputs_and_respects_budget_and_constraints(tiny_model, tmp_path):
+def test_bo_run_writes_outputs_and_respects_budget_and_constraints(pretrained, tmp_path):
     cfg = OptimizeConfig(budget=40, batch_size=5, n_init=20, max_heavy_atoms=25, seed=1)
-    journal = optimize("logp", tiny_model, cfg, tmp_path, progress=False)
+    journal = optimize("logp", pretrained, cfg, tmp_path, progress=False)
     assert len(journal) == 40 and journal["smiles"].is_unique
     assert (journal.loc[journal["iteration"] > 0, "heavy_atoms"] <= 25).all()
     for name in ("journal.csv", "top.csv", "best_so_far.png", "report.html"):
@@ -106,40 +106,64 @@ def test_bo_run_writes_outputs_and_respects_budget_and_constraints(tiny_model, t
     assert "<svg" in (tmp_path / "report.html").read_text()
     top = pd.read_csv(tmp_path / "top.csv")
     assert top["score"].iloc[0] == pytest.approx(journal["score"].max())
+    with pytest.raises(UserError, match="already holds"):  # never overwrite a journal
+        optimize("logp", pretrained, cfg, tmp_path, progress=False)
+    with pytest.raises(UserError, match="different objective"):
+        optimize("qed", pretrained, cfg, tmp_path, resume=True, progress=False)
+    longer = OptimizeConfig(budget=50, batch_size=5, n_init=20, max_heavy_atoms=25, seed=1)
+    extended = optimize("logp", pretrained, longer, tmp_path, resume=True, progress=False)
+    assert len(extended) == 50
+    pd.testing.assert_frame_equal(extended.iloc[:40], journal)
 
 
-def test_bo_beats_random_on_a_hidden_target(tiny_model, tmp_path):
+def test_bo_beats_random_on_a_hidden_target(pretrained, tmp_path):
     target = "CC(=O)Nc1ccc(O)cc1"
     best = {}
     for method in ("bo", "random"):
         cfg = OptimizeConfig(budget=70, batch_size=5, n_init=20, method=method, seed=3)
         journal = optimize(
-            _similarity_to(target), tiny_model, cfg, tmp_path / method, progress=False
+            _similarity_to(target), pretrained, cfg, tmp_path / method, progress=False
         )
         best[method] = journal["score"].max()
     assert best["bo"] > best["random"], best
 
 
-def test_gradient_baseline_needs_a_matching_property_head(tiny_model, tmp_path):
+def test_gradient_baseline_needs_a_matching_property_head(tiny_model, pretrained, tmp_path):
     with pytest.raises(UserError, match="property head"):
         Optimizer(tiny_model, builtin("sa"), OptimizeConfig(method="gradient"), tmp_path)
+    head = {k: v.clone() for k, v in pretrained.model.head.state_dict().items()}
     cfg = OptimizeConfig(budget=30, batch_size=5, n_init=10, method="gradient")
-    journal = optimize("logp", tiny_model, cfg, tmp_path, progress=False)
+    journal = optimize("logp", pretrained, cfg, tmp_path, progress=False)
+    after = pretrained.model.head.state_dict()
+    assert all(torch.equal(head[k], after[k]) for k in head)  # the model is not changed
     assert (journal["method"] == "gradient").sum() > 0 and journal["smiles"].is_unique
 
 
-def test_killed_run_resumes_without_duplicates_or_losses(tiny_model, tmp_path):
-    model = tmp_path / "model.pt"
-    tiny_model.save(model)
+def test_killed_run_resumes_without_duplicates_or_losses(tmp_path):
     scorer = tmp_path / "slow.py"
     scorer.write_text(
         "import time\n"
         "def score(smiles):\n    time.sleep(0.2)\n    return [len(s) / 10 for s in smiles]\n"
     )
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "molvae", "optimize", "--objective", f"{scorer}:score",
-           "--model", str(model), "--budget", "45", "--batch-size", "5", "--n-init", "15",
-           "--out", str(out), "--seed", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "molvae",
+        "optimize",
+        "--objective",
+        f"{scorer}:score",
+        "--budget",
+        "45",
+        "--batch-size",
+        "5",
+        "--n-init",
+        "15",
+        "--out",
+        str(out),
+        "--seed",
+        "2",
+    ]  # the bundled model
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     journal = out / "journal.csv"
     deadline = time.time() + 120

@@ -12,7 +12,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,16 +20,14 @@ import pandas as pd
 import torch
 
 from molvae.api import MolVAE
-from molvae.chem import fingerprint, to_mol
+from molvae.chem import fingerprint, pains_catalog, to_mol, to_smiles
 from molvae.config import METHODS, OptimizeConfig
 from molvae.data import read_table
 from molvae.errors import UserError
-from molvae.optimize.journal import Journal
+from molvae.files import atomic_write
+from molvae.optimize.journal import GIVEN, Journal, oracle_calls
 from molvae.optimize.objectives import Objective
 from molvae.progress import console, progress_bar
-
-GIVEN = "given"  # journal method of initial molecules whose scores came with the input
-
 
 # ---------------------------------------------------------------------------------------------
 # Constraints
@@ -45,7 +43,6 @@ class Constraints:
             self.ref_fp = fingerprint(cfg.similar_to)
             if self.ref_fp is None:
                 raise UserError(f"--similar-to '{cfg.similar_to}' is not a valid SMILES.")
-        self._pains = None
 
     def violation(self, smiles: str) -> str | None:
         """Why ``smiles`` may not be evaluated, or ``None`` if it may."""
@@ -67,15 +64,8 @@ class Constraints:
             sim = DataStructs.TanimotoSimilarity(self.ref_fp, fingerprint(mol))
             if sim < cfg.min_similarity:
                 return "not similar enough"
-        if cfg.pains:
-            if self._pains is None:
-                from rdkit.Chem.FilterCatalog import FilterCatalog, FilterCatalogParams
-
-                params = FilterCatalogParams()
-                params.AddCatalog(FilterCatalogParams.FilterCatalogs.PAINS)
-                self._pains = FilterCatalog(params)
-            if self._pains.HasMatch(mol):
-                return "PAINS alert"
+        if cfg.pains and pains_catalog().HasMatch(mol):
+            return "PAINS alert"
         return None
 
 
@@ -112,10 +102,14 @@ class TrustRegion:
         if self.length < self.length_min:  # collapsed: start again, wide
             self.length, self.restarts = 0.8, self.restarts + 1
 
+    def expand(self) -> None:
+        """Widen the region (used when it only yields molecules already evaluated)."""
+        self.length = min(2.0 * self.length, self.length_max)
+        self.successes = self.failures = 0
+
     def box(self, center: torch.Tensor, lengthscales: torch.Tensor) -> torch.Tensor:
         """`2 x d` bounds in the unit cube, stretched along the GP's long lengthscales."""
-        w = lengthscales / lengthscales.mean()
-        w = w / w.prod().pow(1.0 / len(w))
+        w = lengthscales / lengthscales.log().mean().exp()  # geometric mean 1, no overflow
         lo = (center - w * self.length / 2).clamp(0.0, 1.0)
         hi = (center + w * self.length / 2).clamp(0.0, 1.0)
         return torch.stack([lo, hi])
@@ -175,9 +169,16 @@ def _lengthscales(gp, dim: int) -> torch.Tensor:
 
 @dataclass
 class _State:
+    """What ``state.json`` holds so that ``--resume`` continues the same run."""
+
+    objective: str = ""
+    config: dict | None = None
     iteration: int = 0
-    used: int = 0
+    init_done: bool = False
+    lo: list[float] | None = None  # the data box mapping latents to the unit cube
+    hi: list[float] | None = None
     tr: dict | None = None
+    rejected: dict[str, int] = field(default_factory=dict)
 
 
 class Optimizer:
@@ -223,14 +224,14 @@ class Optimizer:
         self.timings = {"gp_fit_s": 0.0, "acq_s": 0.0}
         self.tr = TrustRegion(self.d, cfg.batch_size)
         self.state = _State()
+        self.used = 0  # oracle calls so far (rows of the journal not given with the input)
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
     def _save_state(self) -> None:
         self.state.tr = asdict(self.tr)
-        tmp = self.out / ".state.json.tmp"
-        tmp.write_text(json.dumps(asdict(self.state)))
-        os.replace(tmp, self.out / "state.json")
+        text = json.dumps(asdict(self.state))
+        atomic_write(self.out / "state.json", lambda tmp: tmp.write_text(text))
 
     def _add(self, smiles: list[str], scores: np.ndarray, fallback: torch.Tensor | None) -> None:
         """Add scored molecules to the GP data, re-encoded (else placed at ``fallback``)."""
@@ -249,69 +250,102 @@ class Optimizer:
         self.y = torch.cat([self.y, torch.from_numpy(scores[ok]).double()[good]])
 
     def _evaluate(self, iteration: int, method: str, smiles: list[str], z=None) -> np.ndarray:
-        room = self.cfg.budget - self.state.used
+        room = self.cfg.budget - self.used
         smiles = smiles[:room]
         if not smiles:
             return np.zeros(0)
         scores = self.objective(smiles)
         self.journal.append(iteration, method, smiles, scores)
-        self.state.used += len(smiles)
+        self.used += len(smiles)
         self._add(smiles, scores, None if z is None else z[: len(smiles)])
         return scores
 
     # -- starting points -----------------------------------------------------------------------
 
-    def _initial_molecules(self) -> tuple[list[str], np.ndarray | None]:
+    def _initial_molecules(self) -> tuple[list[str], np.ndarray]:
+        """Canonical, distinct starting molecules and their given scores (``nan``: none)."""
         rng = np.random.default_rng(self.cfg.seed)
         if self.init is None:
             pool = list(self.model.ckpt.get("train_sample") or [])
             if not pool:
                 pool = [s for s in self.model.sample(self.cfg.n_init, seed=self.cfg.seed) if s]
-            pick = rng.permutation(len(pool))[: self.cfg.n_init]
-            return [pool[i] for i in sorted(pick)], None
-        table = read_table(self.init)
-        frame = table.frame
-        smiles = frame[table.smiles_col].astype(str).tolist()
-        col = next(
-            (c for c in frame.columns if c.lower() in {"score", self.objective.name.lower()}), None
-        )
-        scores = pd.to_numeric(frame[col], errors="coerce").to_numpy() if col else None
-        pick = sorted(rng.permutation(len(smiles))[: self.cfg.n_init])
-        return [smiles[i] for i in pick], None if scores is None else scores[pick]
-
-    def _start(self, journal_rows: pd.DataFrame | None) -> None:
-        if journal_rows is not None and len(journal_rows):
-            smiles = journal_rows["smiles"].astype(str).tolist()
-            scores = journal_rows["score"].to_numpy(dtype=float)
-            self._add(smiles, scores, None)
-            self.seen.update(smiles)
-            self.state.used = int((journal_rows["method"] != GIVEN).sum())
-            self.state.iteration = int(journal_rows["iteration"].max())
-            state_file = self.out / "state.json"
-            if state_file.exists():
-                saved = json.loads(state_file.read_text())
-                self.tr = TrustRegion(**saved["tr"]) if saved.get("tr") else self.tr
+            given = np.full(len(pool), np.nan)
         else:
-            smiles, given = self._initial_molecules()
-            canon = [_canonical(s) for s in smiles]
-            pairs = [(c, i) for i, c in enumerate(canon) if c]
-            unique = list(dict.fromkeys(c for c, _ in pairs))
-            if given is not None:
-                first = {c: i for c, i in reversed(pairs)}
-                scores = np.array([given[first[c]] for c in unique], dtype=float)
-                self.journal.append(0, GIVEN, unique, scores)
-                self._add(unique, scores, None)
-            else:
-                for start in range(0, len(unique), 50):
-                    self._evaluate(0, "init", unique[start : start + 50])
-        if len(self.x) < 2:
-            raise UserError(
-                "Fewer than two starting molecules could be scored; give an --init file with "
-                "valid molecules or check the objective."
+            table = read_table(self.init)
+            frame = table.frame
+            pool = frame[table.smiles_col].astype(str).tolist()
+            col = next((c for c in frame.columns if c.lower() == "score"), None)
+            given = (
+                pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
+                if col
+                else np.full(len(pool), np.nan)
             )
-        span = (self.x.max(0).values - self.x.min(0).values).clamp(min=1e-3)
-        self.lo = self.x.min(0).values - 0.1 * span
-        self.hi = self.x.max(0).values + 0.1 * span
+        smiles, scores = [], []
+        for i in rng.permutation(len(pool)):
+            canon = to_smiles(pool[i])
+            if canon is None:
+                self._reject("invalid starting molecule")
+            elif canon in smiles:
+                self._reject("duplicate starting molecule")
+            else:
+                smiles.append(canon)
+                scores.append(given[i])
+            if len(smiles) == self.cfg.n_init:
+                break
+        return smiles, np.asarray(scores, dtype=float)
+
+    def _reject(self, reason: str) -> None:
+        self.state.rejected[reason] = self.state.rejected.get(reason, 0) + 1
+
+    def _resume(self, rows: pd.DataFrame) -> None:
+        saved = _State(**json.loads((self.out / "state.json").read_text()))
+        mine = {"objective": self.objective.name, "config": asdict(self.cfg)}
+        changed = [k for k, v in mine["config"].items() if saved.config.get(k) != v]
+        if saved.objective != mine["objective"]:
+            changed.insert(0, "objective")
+        changed = [k for k in changed if k != "budget"]  # a larger budget may extend a run
+        if changed:
+            raise UserError(
+                f"{self.out} holds a run with different {', '.join(changed)}; resume with the "
+                "same settings, or use a new --out folder."
+            )
+        self.state = saved
+        self.state.config = mine["config"]
+        self.tr = TrustRegion(**saved.tr) if saved.tr else self.tr
+        smiles = rows["smiles"].astype(str).tolist()
+        self._add(smiles, rows["score"].to_numpy(dtype=float), None)
+        self.used = oracle_calls(rows)
+
+    def _start(self, resume: bool) -> None:
+        journal_rows = self.journal.read() if resume else None
+        if journal_rows is not None and (self.out / "state.json").exists():
+            self._resume(journal_rows)
+        else:
+            self.state = _State(objective=self.objective.name, config=asdict(self.cfg))
+        if not self.state.init_done:  # also finishes starting evaluations cut short by a kill
+            smiles, given = self._initial_molecules()
+            known = np.array([np.isfinite(v) for v in given], dtype=bool)
+            have = [s for s, k in zip(smiles, known, strict=True) if k and s not in self.seen]
+            if have:
+                scores = given[[smiles.index(s) for s in have]]
+                self.journal.append(0, GIVEN, have, scores)
+                self._add(have, scores, None)
+            todo = [s for s, k in zip(smiles, known, strict=True) if not k and s not in self.seen]
+            for start in range(0, len(todo), 50):
+                self._evaluate(0, "init", todo[start : start + 50])
+                self._save_state()
+            self.state.init_done = True
+        if self.state.lo is None:
+            if len(self.x) < 2:
+                raise UserError(
+                    "Fewer than two starting molecules could be scored; give an --init file "
+                    "with valid molecules or check the objective."
+                )
+            span = (self.x.max(0).values - self.x.min(0).values).clamp(min=1e-3)
+            self.state.lo = (self.x.min(0).values - 0.1 * span).tolist()
+            self.state.hi = (self.x.max(0).values + 0.1 * span).tolist()
+        self.lo = torch.tensor(self.state.lo, dtype=torch.float64)
+        self.hi = torch.tensor(self.state.hi, dtype=torch.float64)
         self._save_state()
 
     # -- proposals -----------------------------------------------------------------------------
@@ -360,36 +394,38 @@ class Optimizer:
         top = torch.argsort(self.y, descending=True)[:q]
         start = self.x[top].float()
         start = start + 0.1 * torch.randn(start.shape, generator=gen)  # distinct climbs
-        z = start.clone().to(self.model.device).requires_grad_(True)
-        opt = torch.optim.Adam([z], lr=0.05)
+        z = start.clone().to(self.model.device)
         head = self.model.model.head
-        for _ in range(50):
-            opt.zero_grad()
+        for _ in range(50):  # plain gradient steps on z alone: the model is left untouched
+            z.requires_grad_(True)
             gain = self.objective.sign * head(z)[:, j]
             # Stay where the decoder has seen data: a prior penalty on |z|.
-            loss = -(gain - 0.01 * z.pow(2).sum(dim=1)).sum()
-            loss.backward()
-            opt.step()
-        return z.detach().cpu().double()
+            (grad,) = torch.autograd.grad((gain - 0.01 * z.pow(2).sum(dim=1)).sum(), z)
+            z = (z + 0.05 * grad / grad.norm(dim=1, keepdim=True).clamp(min=1e-8)).detach()
+        return z.cpu().double()
 
     def _decode_new(self, z: torch.Tensor, gen_seed: int) -> tuple[list[str], torch.Tensor]:
-        """Decode candidates greedily; retry a few stochastic decodes for known molecules."""
+        """Decode candidates greedily, retrying stochastic decodes for known molecules; keep
+        the new ones that pass the constraints (the others are counted by reason)."""
         out, keep = [], []
-        batch_seen: set[str] = set()
         greedy = self.model.decode(z.float())
         for i, s in enumerate(greedy):
             tries = 0
-            while (not s or s in self.seen or s in batch_seen) and tries < 3:
+            while (not s or s in self.seen) and tries < 5:
                 tries += 1
-                s = self.model.decode(
-                    z[i : i + 1].float(), greedy=False, seed=gen_seed + 97 * i + tries
-                )[0]
-            if not s or s in self.seen or s in batch_seen:
+                one = z[i : i + 1].float()
+                s = self.model.decode(one, greedy=False, seed=gen_seed + 97 * i + tries)[0]
+            if not s:
+                self._reject("decodes to nothing")
                 continue
-            if self.constraints.violation(s) is not None:
-                batch_seen.add(s)
+            if s in self.seen:
+                self._reject("already evaluated")
                 continue
-            batch_seen.add(s)
+            self.seen.add(s)  # never proposed for evaluation again
+            reason = self.constraints.violation(s)
+            if reason is not None:
+                self._reject(reason)
+                continue
             out.append(s)
             keep.append(i)
         return out, z[keep] if keep else z[:0]
@@ -397,21 +433,54 @@ class Optimizer:
     # -- run -----------------------------------------------------------------------------------
 
     def run(self, resume: bool = False) -> pd.DataFrame:
-        """Optimise until the budget is spent; returns the journal."""
+        """Optimise until the budget is spent; returns the journal.
+
+        Raises:
+            UserError: ``out`` holds another run (and ``resume`` is off), or a resumed run's
+                settings differ, or the run was interrupted (exit code 130; resume it).
+        """
+        journal_path = self.out / "journal.csv"
+        if not resume and journal_path.exists() and journal_path.stat().st_size > 100:
+            raise UserError(
+                f"{self.out} already holds an optimisation run; continue it with --resume or "
+                "choose a new --out folder."
+            )
         self.out.mkdir(parents=True, exist_ok=True)
-        self.journal = Journal(self.out / "journal.csv", resume=resume)
-        rows = self.journal.read() if resume else None
-        self._start(rows)
+        self.journal = Journal(journal_path, resume=resume)
+        try:
+            self._start(resume)
+            stalled = self._loop()
+        except KeyboardInterrupt:
+            raise UserError(
+                f"Interrupted after {self.used} oracle calls, all kept in {journal_path}; "
+                "run the same command with --resume to continue.",
+                exit_code=130,
+            ) from None
+        if stalled:
+            console.print(
+                "Stopped early: 20 iterations in a row proposed no new molecule that passed the "
+                f"constraints (rejected so far: {self.state.rejected or 'none'})."
+            )
+        elif self.state.rejected and self.progress:
+            console.print(f"Candidates not evaluated, by reason: {self.state.rejected}")
+        journal = self.journal.read()
+        from molvae.optimize.report import write_outputs
+
+        write_outputs(journal, self.out, self.objective.name, self.cfg, self.state.rejected)
+        return journal
+
+    def _loop(self) -> bool:
+        """Iterate until the budget is spent; ``True`` if it stopped early, stalled."""
         cfg = self.cfg
         stalled = 0
         with progress_bar(cfg.budget, f"Optimising ({cfg.method})", self.progress) as bar:
-            bar.advance(self.state.used)
-            while self.state.used < cfg.budget and stalled < 20:
+            bar.advance(self.used)
+            while self.used < cfg.budget and stalled < 20:
                 it = self.state.iteration + 1
                 seed = cfg.seed * 100_003 + it
                 torch.manual_seed(seed)
                 gen = torch.Generator().manual_seed(seed)
-                q = min(cfg.batch_size, cfg.budget - self.state.used)
+                q = min(cfg.batch_size, cfg.budget - self.used)
                 best_before = float(self.y.max())
                 if cfg.method == "bo":
                     z = self._propose_bo(q)
@@ -420,24 +489,22 @@ class Optimizer:
                 else:
                     z = self._propose_gradient(q, gen)
                 smiles, z = self._decode_new(z, seed)
-                before = self.state.used
+                before = self.used
                 self._evaluate(it, cfg.method, smiles, z)
-                bar.advance(self.state.used - before)
-                stalled = stalled + 1 if self.state.used == before else 0
-                self.tr.update(float(self.y.max()) > best_before + 1e-3 * abs(best_before))
+                bar.advance(self.used - before)
+                if self.used == before:  # nothing new: look further afield
+                    stalled += 1
+                    self.tr.expand()
+                else:
+                    stalled = 0
+                    self.tr.update(float(self.y.max()) > best_before + 1e-3 * abs(best_before))
                 self.state.iteration = it
                 self._save_state()
                 bar.status(
                     f"best {float(self.y.max()):.3f} | GP {self.timings['gp_fit_s']:.1f}s "
                     f"acq {self.timings['acq_s']:.1f}s"
                 )
-        if stalled >= 20:
-            console.print("Stopped early: 20 iterations in a row proposed only known molecules.")
-        journal = self.journal.read()
-        from molvae.optimize.report import write_outputs
-
-        write_outputs(journal, self.out, self.objective.name, cfg, self.model)
-        return journal
+        return stalled >= 20
 
 
 def encode_many(model: MolVAE, smiles: list[str]) -> torch.Tensor:
@@ -449,12 +516,6 @@ def encode_many(model: MolVAE, smiles: list[str]) -> torch.Tensor:
     if len(ds):
         z[torch.from_numpy(ds.rows - 1)] = model.encode_dataset(ds)
     return z
-
-
-def _canonical(smiles: str) -> str | None:
-    from molvae.chem import to_smiles
-
-    return to_smiles(smiles) if isinstance(smiles, str) else None
 
 
 def optimize(

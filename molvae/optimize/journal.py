@@ -18,6 +18,8 @@ from molvae.chem import compute_properties, to_mol
 
 #: Properties recorded beside each score.
 RECORDED = ["logp", "qed", "sa", "mw", "tpsa"]
+#: The ``method`` of starting molecules whose scores came with the input (not oracle calls).
+GIVEN = "given"
 COLUMNS = ["iteration", "smiles", "score", "method", "heavy_atoms", *RECORDED, "time"]
 
 
@@ -27,6 +29,11 @@ def describe(smiles: str) -> dict[str, float]:
     values = compute_properties(mol, RECORDED)
     heavy = mol.GetNumHeavyAtoms() if mol is not None else 0
     return {"heavy_atoms": heavy, **dict(zip(RECORDED, values, strict=True))}
+
+
+def oracle_calls(journal: pd.DataFrame) -> int:
+    """Oracle calls recorded in a journal (rows whose scores came with the input excluded)."""
+    return int((journal["method"] != GIVEN).sum())
 
 
 class Journal:

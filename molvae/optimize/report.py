@@ -12,6 +12,7 @@ import pandas as pd
 
 from molvae.chem import fingerprint, to_mol
 from molvae.config import OptimizeConfig
+from molvae.optimize.journal import GIVEN, oracle_calls
 
 
 def top_molecules(journal: pd.DataFrame, k: int, reference: str | None) -> pd.DataFrame:
@@ -31,9 +32,9 @@ def top_molecules(journal: pd.DataFrame, k: int, reference: str | None) -> pd.Da
 
 def best_so_far(journal: pd.DataFrame) -> pd.DataFrame:
     """Best score after each oracle call (rows given with the input are not calls)."""
-    calls = journal[journal["method"] != "given"].reset_index(drop=True)
+    calls = journal[journal["method"] != GIVEN].reset_index(drop=True)
     scores = calls["score"].to_numpy(dtype=float)
-    start = journal.loc[journal["method"] == "given", "score"].max()
+    start = journal.loc[journal["method"] == GIVEN, "score"].max()
     running = np.fmax.accumulate(np.where(np.isfinite(scores), scores, -np.inf))
     if np.isfinite(start):
         running = np.maximum(running, start)
@@ -73,7 +74,11 @@ def _svg(smiles: str) -> str:
 
 
 def write_outputs(
-    journal: pd.DataFrame, out: Path, name: str, cfg: OptimizeConfig, model=None
+    journal: pd.DataFrame,
+    out: Path,
+    name: str,
+    cfg: OptimizeConfig,
+    rejected: dict[str, int] | None = None,
 ) -> None:
     """Write ``top.csv``, ``best_so_far.png`` and ``report.html`` into ``out``."""
     initial = journal[journal["iteration"] == 0]
@@ -110,9 +115,10 @@ body {{ font-family: sans-serif; margin: 2em; }}
 code {{ word-break: break-all; }}
 </style></head><body>
 <h1>Optimising {html.escape(name)} ({html.escape(cfg.method)})</h1>
-<p>{int((journal["method"] != "given").sum())} oracle calls of a budget of {cfg.budget};
+<p>{oracle_calls(journal)} oracle calls of a budget of {cfg.budget};
 best score {top["score"].max() if len(top) else float("nan"):.3f}; start molecule
 <code>{start_text}</code>.</p>
+<p>Candidates not sent to the oracle, by reason: {html.escape(str(rejected or "none"))}.</p>
 <img src="data:image/png;base64,{png}" alt="best so far">
 <h2>Top {len(top)} molecules</h2>
 <div class="grid">{"".join(cards)}</div>

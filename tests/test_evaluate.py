@@ -1,0 +1,63 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from molvae.config import DataConfig
+from molvae.evaluate import evaluate, reference_stats
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+KEYS = {
+    "valid",
+    "unique@1000",
+    "unique@10000",
+    "SNN/Test",
+    "Frag/Test",
+    "Scaf/Test",
+    "IntDiv",
+    "IntDiv2",
+    "Filters",
+    "Novelty",
+    "recon_exact",
+    "active_units",
+    "r2_logp",
+    "mae_logp",
+}
+
+
+def test_evaluate_reports_every_key_and_caches_reference_stats(tiny_model, tmp_path):
+    test_file = tmp_path / "test.csv"
+    lines = (DATA / "moses_test_1k.csv").read_text().splitlines()[:301]
+    test_file.write_text("\n".join(lines) + "\n")
+    result = evaluate(
+        tiny_model,
+        test_file,
+        n=300,
+        n_recon=100,
+        use_fcd=False,
+        cache=str(tmp_path / "cache"),
+        progress=False,
+    )
+    assert set(result) >= KEYS
+    assert 0.0 <= result["valid"] <= 1.0 and 0.0 <= result["Novelty"] <= 1.0
+    assert 0 <= result["active_units"] <= tiny_model.latent_dim
+    json.dumps(result)  # plain numbers, ready for a JSON file
+    cached = list((tmp_path / "cache").glob("ref-*.npz"))
+    assert len(cached) == 1
+    stats = reference_stats(["CCO"], DataConfig(cache_dir=str(tmp_path / "c2")))
+    again = reference_stats(["CCO"], DataConfig(cache_dir=str(tmp_path / "c2")))
+    assert (stats.fps == again.fps).all() and stats.fragments == again.fragments
+
+
+def test_fcd_of_a_set_against_itself_is_near_zero():
+    from molvae import metrics
+
+    fcd = metrics.fcd_model()
+    if fcd is None:
+        pytest.skip("fcd_torch is not installed")
+    smiles = (DATA / "moses_test_1k.csv").read_text().splitlines()[1:201]
+    ref = metrics.ReferenceStats.compute(smiles, fcd)
+    same = metrics.moses_metrics(smiles, ref, None, fcd)
+    other = metrics.moses_metrics(["CCCCCCCCCCCCCCCC", "CCCCCCCCCCCCCCCCCO"] * 50, ref, None, fcd)
+    assert same["FCD/Test"] < 0.5
+    assert other["FCD/Test"] > 10 * max(same["FCD/Test"], 0.1)
