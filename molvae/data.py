@@ -354,7 +354,10 @@ def _run_clean(smiles: list, opts: chem.CleanOptions, computed: list[str], n_job
                 yield _clean_chunk(chunk)
                 bar.advance(len(chunk[0]))
         else:
-            ctx = multiprocessing.get_context("spawn")
+            # fork where it exists: workers start at once and a user's script needs no
+            # `if __name__ == "__main__"` guard (the workers run RDKit only, never torch).
+            methods = multiprocessing.get_all_start_methods()
+            ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
             with ctx.Pool(workers) as pool:
                 for result in pool.imap(_clean_chunk, chunks):
                     yield result

@@ -98,3 +98,11 @@ def test_user_errors_are_one_sentence_without_traceback(tmp_path):
     assert none.returncode == 2
     assert "No usable molecules" in none.stderr and "Traceback" not in none.stderr
     assert (tmp_path / "o" / "rejects.csv").exists()
+
+
+def test_sample_without_a_model_uses_the_bundled_one(tmp_path):
+    out = tmp_path / "s.csv"
+    result = runner.invoke(app, ["sample", "-n", "30", "-o", str(out), "--seed", "0"])
+    assert result.exit_code == 0, result.output
+    smiles = pd.read_csv(out, keep_default_na=False)["smiles"]
+    assert sum(to_mol(s) is not None for s in smiles if s) >= 28

@@ -1,10 +1,14 @@
 """The bundled model: present, small, safe to load, and good enough to sample from offline."""
 
+from pathlib import Path
+
 import torch
 
 from molvae import MolVAE
 from molvae.api import PRETRAINED_DIR
 from molvae.chem import to_mol
+
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def test_bundled_model_is_small_and_loads_with_weights_only():
@@ -24,11 +28,15 @@ def test_bundled_model_samples_valid_molecules():
 
 
 def test_bundled_property_head_tracks_rdkit_logp():
-    model = MolVAE.pretrained(device="cpu")
-    smiles = ["CCCCCCCCCCCC(=O)OC", "OCC(O)CO", "c1ccc2ccccc2c1", "CC(=O)Nc1ccc(O)cc1"]
-    pred = model.predict(smiles)["logp"].to_numpy()
+    """On held-out MOSES test molecules the logP head explains most of the variance."""
+    import numpy as np
+    import pandas as pd
+
     from molvae.chem import PROPERTIES
 
-    true = [PROPERTIES["logp"](to_mol(s)) for s in smiles]
-    assert pred.argmax() == int(torch.tensor(true).argmax())
-    assert pred.argmin() == int(torch.tensor(true).argmin())
+    model = MolVAE.pretrained(device="cpu")
+    smiles = pd.read_csv(DATA / "moses_test_1k.csv")["SMILES"].tolist()[:300]
+    pred = model.predict(smiles)["logp"].to_numpy()
+    true = np.array([PROPERTIES["logp"](to_mol(s)) for s in smiles])
+    r2 = 1 - np.mean((pred - true) ** 2) / np.var(true)
+    assert r2 > 0.7, r2

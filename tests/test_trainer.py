@@ -100,3 +100,20 @@ def test_validation_reports_property_r2_and_active_units(tiny_model):
     assert 0 <= last["active_units"] <= tiny_model.latent_dim
     assert "r2_logp" in last and "mae_qed" in last
     assert last["r2_logp"] > 0.0  # it learns something in six epochs
+
+
+@pytest.mark.gpu
+def test_cuda_bf16_training_and_seeded_sampling(moses_smiles, tmp_path):
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    from molvae.api import MolVAE
+
+    ds = _dataset(moses_smiles[:64], tmp_path, props=["logp"])
+    model_cfg, train_cfg = _short_cfg()
+    trainer = Trainer(
+        ds, ds.subset([]), model_cfg, replace(train_cfg, device="cuda"), tmp_path / "g"
+    )
+    assert trainer.amp
+    trainer.fit()
+    model = MolVAE.load(tmp_path / "g" / "best.pt", device="cuda")
+    assert model.sample(20, seed=1) == model.sample(20, seed=1)
