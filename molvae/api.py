@@ -158,6 +158,57 @@ class MolVAE:
             )
         return ds, rejects
 
+    def encode_table(
+        self, data: Any, rejects_path: str | os.PathLike | None = None, progress: bool = False
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Latent means of a table's molecules: ``row``, ``smiles``, ``z0`` ... ``z{d-1}``.
+
+        Returns:
+            The latent table (one row per usable input row) and the rejected rows.
+        """
+        ds, rejects = self.prepare(data, rejects_path=rejects_path, progress=progress)
+        z = self.encode_dataset(ds).numpy()
+        frame = pd.DataFrame(z, columns=[f"z{i}" for i in range(z.shape[1])])
+        frame.insert(0, "smiles", ds.smiles)
+        frame.insert(0, "row", ds.rows)
+        return frame, rejects
+
+    def decode_table(self, path: str | os.PathLike) -> pd.DataFrame:
+        """Greedy decodes of a CSV of latent vectors (columns ``z0`` ... ``z{d-1}``).
+
+        Raises:
+            UserError: The file is missing or its latent columns do not fit this model.
+        """
+        path = Path(path)
+        if not path.exists():
+            raise UserError(f"File {path} does not exist; check the path.")
+        frame = pd.read_csv(path)
+        cols = sorted(
+            (c for c in frame.columns if c.startswith("z") and c[1:].isdigit()),
+            key=lambda c: int(c[1:]),
+        )
+        if len(cols) != self.latent_dim:
+            raise UserError(
+                f"{path} has {len(cols)} latent columns (z0, z1, ...) but the model needs "
+                f"{self.latent_dim}; encode with the same model."
+            )
+        smiles = self.decode(frame[cols].to_numpy(dtype=np.float32))
+        return pd.DataFrame({"smiles": [s or "" for s in smiles]})
+
+    def reconstruct_table(
+        self, data: Any, progress: bool = False
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Encode then greedily decode each usable molecule.
+
+        Returns:
+            ``smiles``, ``decoded`` and ``exact`` (decoded == input, canonically) per molecule,
+            and the rejected rows.
+        """
+        ds, rejects = self.prepare(data, progress=progress)
+        decoded = self.decode(self.encode_dataset(ds))
+        exact = [a == b for a, b in zip(ds.smiles, decoded, strict=True)]
+        return pd.DataFrame({"smiles": ds.smiles, "decoded": decoded, "exact": exact}), rejects
+
     # -- decoding ------------------------------------------------------------------------------
 
     def decode(

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import pandas as pd
 import typer
 
@@ -128,16 +127,11 @@ def encode(
 ) -> None:
     """Encode molecules to latent means (one row per usable input row, z0..zN columns)."""
     model, data = _model_and_input(args)
-    vae = _load(model)
     rejects_path = output.with_name(output.stem + "_rejects.csv")
-    ds, rejects = vae.prepare(data, rejects_path=rejects_path, progress=True)
-    z = vae.encode_dataset(ds).numpy()
-    frame = pd.DataFrame(z, columns=[f"z{i}" for i in range(z.shape[1])])
-    frame.insert(0, "smiles", ds.smiles)
-    frame.insert(0, "row", ds.rows)
+    frame, rejects = _load(model).encode_table(data, rejects_path, progress=True)
     frame.to_csv(output, index=False)
     console.print(
-        f"{len(ds)} molecules encoded -> {output}; {len(rejects)} rejected -> {rejects_path}"
+        f"{len(frame)} molecules encoded -> {output}; {len(rejects)} rejected -> {rejects_path}"
     )
 
 
@@ -150,20 +144,9 @@ def decode(
 ) -> None:
     """Decode latent vectors (a CSV with columns z0, z1, ...) greedily to SMILES."""
     model, data = _model_and_input(args)
-    vae = _load(model)
-    if not data.exists():
-        raise UserError(f"File {data} does not exist; check the path.")
-    frame = pd.read_csv(data)
-    cols = [c for c in frame.columns if c.startswith("z") and c[1:].isdigit()]
-    if len(cols) != vae.latent_dim:
-        raise UserError(
-            f"{data} has {len(cols)} latent columns (z0, z1, ...) but the model needs "
-            f"{vae.latent_dim}; encode with the same model."
-        )
-    z = frame[sorted(cols, key=lambda c: int(c[1:]))].to_numpy(dtype=np.float32)
-    smiles = vae.decode(z)
-    pd.DataFrame({"smiles": [s or "" for s in smiles]}).to_csv(output, index=False)
-    console.print(f"{len(smiles)} latent vectors decoded -> {output}")
+    frame = _load(model).decode_table(data)
+    frame.to_csv(output, index=False)
+    console.print(f"{len(frame)} latent vectors decoded -> {output}")
 
 
 @app.command()
@@ -173,16 +156,12 @@ def reconstruct(
 ) -> None:
     """Encode then greedily decode molecules; prints the exact-match reconstruction rate."""
     model, data = _model_and_input(args)
-    vae = _load(model)
-    ds, rejects = vae.prepare(data, progress=True)
-    decoded = vae.decode(vae.encode_dataset(ds))
-    same = np.array([a == b for a, b in zip(ds.smiles, decoded, strict=True)])
+    frame, rejects = _load(model).reconstruct_table(data, progress=True)
     if output is not None:
-        pd.DataFrame({"smiles": ds.smiles, "decoded": decoded, "exact": same}).to_csv(
-            output, index=False
-        )
+        frame.to_csv(output, index=False)
+    exact = frame["exact"]
     console.print(
-        f"exact-match reconstruction: {same.mean():.3f} ({int(same.sum())}/{len(same)}); "
+        f"exact-match reconstruction: {exact.mean():.3f} ({int(exact.sum())}/{len(exact)}); "
         f"{len(rejects)} rows rejected"
     )
 

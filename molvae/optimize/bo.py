@@ -7,9 +7,7 @@ appends them to the journal and re-encodes what was actually evaluated as GP tra
 
 from __future__ import annotations
 
-import contextlib
 import json
-import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -20,148 +18,16 @@ import pandas as pd
 import torch
 
 from molvae.api import MolVAE
-from molvae.chem import fingerprint, pains_catalog, to_mol, to_smiles
+from molvae.chem import to_smiles
 from molvae.config import METHODS, OptimizeConfig
 from molvae.data import read_table
 from molvae.errors import UserError
 from molvae.files import atomic_write
+from molvae.optimize.constraints import Constraints
 from molvae.optimize.journal import GIVEN, Journal, oracle_calls
 from molvae.optimize.objectives import Objective
+from molvae.optimize.surrogate import TrustRegion, fit_gp, gp_subset, lengthscales
 from molvae.progress import console, progress_bar
-
-# ---------------------------------------------------------------------------------------------
-# Constraints
-
-
-class Constraints:
-    """Which decoded molecules may be sent to the oracle."""
-
-    def __init__(self, cfg: OptimizeConfig) -> None:
-        self.cfg = cfg
-        self.ref_fp = None
-        if cfg.similar_to:
-            self.ref_fp = fingerprint(cfg.similar_to)
-            if self.ref_fp is None:
-                raise UserError(f"--similar-to '{cfg.similar_to}' is not a valid SMILES.")
-
-    def violation(self, smiles: str) -> str | None:
-        """Why ``smiles`` may not be evaluated, or ``None`` if it may."""
-        from rdkit import DataStructs
-
-        from molvae.chem import PROPERTIES
-
-        cfg = self.cfg
-        mol = to_mol(smiles)
-        if mol is None:
-            return "invalid"
-        if cfg.max_heavy_atoms is not None and mol.GetNumHeavyAtoms() > cfg.max_heavy_atoms:
-            return "too many heavy atoms"
-        if cfg.min_qed is not None and PROPERTIES["qed"](mol) < cfg.min_qed:
-            return "QED too low"
-        if cfg.max_sa is not None and PROPERTIES["sa"](mol) > cfg.max_sa:
-            return "SA too high"
-        if self.ref_fp is not None:
-            sim = DataStructs.TanimotoSimilarity(self.ref_fp, fingerprint(mol))
-            if sim < cfg.min_similarity:
-                return "not similar enough"
-        if cfg.pains and pains_catalog().HasMatch(mol):
-            return "PAINS alert"
-        return None
-
-
-# ---------------------------------------------------------------------------------------------
-# Trust region (TuRBO, Eriksson et al. 2019)
-
-
-@dataclass
-class TrustRegion:
-    """A box around the best point that grows after successes and shrinks after failures."""
-
-    dim: int
-    batch_size: int
-    length: float = 0.8
-    length_min: float = 0.5**7
-    length_max: float = 1.6
-    successes: int = 0
-    failures: int = 0
-    restarts: int = 0
-
-    @property
-    def failure_tolerance(self) -> int:
-        return math.ceil(max(4.0 / self.batch_size, self.dim / self.batch_size))
-
-    def update(self, improved: bool) -> None:
-        if improved:
-            self.successes, self.failures = self.successes + 1, 0
-        else:
-            self.successes, self.failures = 0, self.failures + 1
-        if self.successes >= 3:
-            self.length, self.successes = min(2.0 * self.length, self.length_max), 0
-        elif self.failures >= self.failure_tolerance:
-            self.length, self.failures = self.length / 2.0, 0
-        if self.length < self.length_min:  # collapsed: start again, wide
-            self.length, self.restarts = 0.8, self.restarts + 1
-
-    def expand(self) -> None:
-        """Widen the region (used when it only yields molecules already evaluated)."""
-        self.length = min(2.0 * self.length, self.length_max)
-        self.successes = self.failures = 0
-
-    def box(self, center: torch.Tensor, lengthscales: torch.Tensor) -> torch.Tensor:
-        """`2 x d` bounds in the unit cube, stretched along the GP's long lengthscales."""
-        w = lengthscales / lengthscales.log().mean().exp()  # geometric mean 1, no overflow
-        lo = (center - w * self.length / 2).clamp(0.0, 1.0)
-        hi = (center + w * self.length / 2).clamp(0.0, 1.0)
-        return torch.stack([lo, hi])
-
-
-# ---------------------------------------------------------------------------------------------
-# The GP surrogate
-
-
-def _gp_subset(x: torch.Tensor, y: torch.Tensor, center: torch.Tensor, limit: int) -> torch.Tensor:
-    """Indices of at most ``limit`` points: the best third, then the nearest to ``center``."""
-    if len(x) <= limit:
-        return torch.arange(len(x))
-    best = torch.argsort(y, descending=True)[: limit // 3]
-    rest = torch.ones(len(x), dtype=torch.bool)
-    rest[best] = False
-    others = torch.nonzero(rest).squeeze(1)
-    near = others[torch.argsort((x[others] - center).norm(dim=1))[: limit - len(best)]]
-    return torch.cat([best, near])
-
-
-def fit_gp(x: torch.Tensor, y: torch.Tensor, maxiter: int, warm: dict | None = None):
-    """A ``SingleTaskGP`` on unit-cube inputs and standardised outputs.
-
-    Args:
-        x: `n x d` inputs in [0, 1]^d (float64).
-        y: `n` scores.
-        maxiter: Cap on the hyperparameter optimiser's iterations.
-        warm: Hyperparameters of the previous fit, to start from.
-    """
-    from botorch.fit import fit_gpytorch_mll
-    from botorch.models import SingleTaskGP
-    from botorch.models.transforms import Standardize
-    from gpytorch.mlls import ExactMarginalLogLikelihood
-
-    gp = SingleTaskGP(x, y.unsqueeze(-1), outcome_transform=Standardize(m=1))
-    if warm is not None:
-        hyper = {k: v for k, v in warm.items() if "outcome_transform" not in k}
-        gp.load_state_dict(hyper, strict=False)
-    mll = ExactMarginalLogLikelihood(gp.likelihood, gp)
-    # A failed fit keeps the starting hyperparameters; BO goes on.
-    with contextlib.suppress(Exception):
-        fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": maxiter}})
-    return gp
-
-
-def _lengthscales(gp, dim: int) -> torch.Tensor:
-    ls = getattr(gp.covar_module, "lengthscale", None)
-    if ls is None and hasattr(gp.covar_module, "base_kernel"):
-        ls = gp.covar_module.base_kernel.lengthscale
-    return ls.detach().reshape(-1) if ls is not None else torch.ones(dim, dtype=torch.float64)
-
 
 # ---------------------------------------------------------------------------------------------
 # The loop
@@ -363,14 +229,14 @@ class Optimizer:
         u = self._to_unit(self.x)
         y = self.y
         center = u[torch.argmax(y)]
-        idx = _gp_subset(u, y, center, self.cfg.max_gp_points)
+        idx = gp_subset(u, y, center, self.cfg.max_gp_points)
         t0 = time.perf_counter()
         gp = fit_gp(u[idx], y[idx], self.cfg.gp_maxiter, self.warm)
         self.warm = {k: v.detach().clone() for k, v in gp.state_dict().items()}
         self.timings["gp_fit_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         if self.cfg.trust_region:
-            bounds = self.tr.box(center, _lengthscales(gp, self.d))
+            bounds = self.tr.box(center, lengthscales(gp, self.d))
         else:
             bounds = torch.stack([torch.zeros(self.d), torch.ones(self.d)]).double()
         acq = qLogExpectedImprovement(gp, best_f=y[idx].max())
