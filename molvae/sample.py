@@ -43,11 +43,17 @@ def decode_latents(
     model.eval()
     device = next(model.parameters()).device
     out: list[str | None] = []
+    first = torch.from_numpy(vocab.atom_mask())
     with progress_bar(len(z), "Decoding", progress) as bar:
         for start in range(0, len(z), batch_size):
             zb = z[start : start + batch_size].to(device)
             ids = model.generate(
-                zb, max_len, temperature=temperature, greedy=greedy, generator=generator
+                zb,
+                max_len,
+                temperature=temperature,
+                greedy=greedy,
+                generator=generator,
+                first_tokens=first,
             )
             out.extend(ids_to_smiles(ids.cpu(), vocab))
             bar.advance(len(zb))

@@ -62,6 +62,19 @@ class Vocab:
                 out.append(self.itos[i])
         return "".join(out)
 
+    def atom_mask(self) -> np.ndarray:
+        """Which ids are atom tokens (not specials, branches or ring closures).
+
+        A SELFIES string that starts with an atom always decodes to a molecule, so generation
+        starts with one of these.
+        """
+        return np.array(
+            [
+                i >= len(SPECIALS) and "Branch" not in t and "Ring" not in t
+                for i, t in enumerate(self.itos)
+            ]
+        )
+
     def remap_from(self, other: Vocab) -> np.ndarray:
         """Lookup table from ``other``'s ids to this vocabulary's ids (-1 where missing)."""
         table = np.full(len(other), -1, dtype=np.int64)

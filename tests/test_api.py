@@ -27,7 +27,7 @@ def test_encode_bad_smiles_is_a_clear_error(tiny_model):
 def test_sample_is_valid_and_seeded(tiny_model):
     a = tiny_model.sample(50, seed=4)
     assert a == tiny_model.sample(50, seed=4)
-    assert sum(1 for s in a if s and to_mol(s) is not None) >= 45
+    assert all(s and to_mol(s) is not None for s in a)  # decoding starts with an atom
     assert a != tiny_model.sample(50, seed=5)
 
 

@@ -102,3 +102,9 @@ def test_unknown_lists_tokens_not_in_the_vocabulary(vocab):
     assert vocab.unknown(["[C]", "[Xe]", "[O]", "[Xe]", "[Si]"]) == ["[Xe]", "[Xe]", "[Si]"]
     assert vocab.unknown(["[C]", "[O]"]) == []
     assert vocab.unknown([]) == []
+
+
+def test_atom_mask_marks_atoms_only():
+    vocab = Vocab(["[C]", "[Branch1]", "[=Ring1]", "[N+1]", "[=O]"])
+    atoms = {t for t, ok in zip(vocab.itos, vocab.atom_mask(), strict=True) if ok}
+    assert atoms == {"[C]", "[N+1]", "[=O]"}

@@ -91,6 +91,7 @@ class VAE(nn.Module):
         temperature: float = 1.0,
         greedy: bool = False,
         generator: torch.Generator | None = None,
+        first_tokens: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Decode token ids from latent vectors, one step at a time.
 
@@ -100,6 +101,8 @@ class VAE(nn.Module):
             temperature: Softmax temperature for sampling (ignored when ``greedy``).
             greedy: Take the most likely token at each step.
             generator: Random generator for reproducible sampling.
+            first_tokens: `vocab` booleans: the tokens a molecule may start with (atoms, so
+                that every decode is a molecule); ``None`` allows any real token.
 
         Returns:
             `batch x max_len` ids; everything after the first ``<eos>`` is ``<eos>``.
@@ -117,6 +120,8 @@ class VAE(nn.Module):
             logits[:, Vocab.unk_id] = -torch.inf
             if t == 0:
                 logits[:, Vocab.eos_id] = -torch.inf  # at least one real token
+                if first_tokens is not None:
+                    logits[:, ~first_tokens.to(logits.device)] = -torch.inf
             if greedy:
                 tok = logits.argmax(dim=-1)
             else:  # Gumbel-max: a sample from softmax(logits / temperature), without softmax
