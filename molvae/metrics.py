@@ -102,7 +102,7 @@ def fingerprints(smiles: Sequence[str]) -> np.ndarray:
     return out
 
 
-def _tanimoto_blocks(a: np.ndarray, b: np.ndarray, block: int = 4096):
+def _tanimoto_blocks(a: np.ndarray, b: np.ndarray, block: int = 1024):
     """Yield ``(rows, sims)``: Tanimoto of a-row blocks against all of ``b`` (`len(rows) x n_b`)."""
     tb = torch.from_numpy(b).float()  # (Nb, F)
     nb = tb.sum(1)  # (Nb,)
@@ -224,8 +224,19 @@ class ReferenceStats:
             fps=fingerprints(smiles),
             fragments=fragments(smiles),
             scaffolds=scaffolds(smiles),
-            fcd=fcd_model.precalc(list(smiles)) if fcd_model is not None else None,
+            fcd=fcd_stats(fcd_model, smiles) if fcd_model is not None else None,
         )
+
+
+def fcd_stats(fcd, smiles: Sequence[str], chunk: int = 5000) -> dict:
+    """Mean and covariance of ChemNet activations, computed in chunks.
+
+    Same result as ``fcd_torch``'s ``precalc``, whose all-at-once pass needs tens of GB of
+    memory for the 176 k molecules of MOSES test.
+    """
+    parts = [fcd.get_predictions(list(smiles[i : i + chunk])) for i in range(0, len(smiles), chunk)]
+    acts = np.concatenate(parts).astype(np.float64)  # (n, 512)
+    return {"mu": acts.mean(0), "sigma": np.cov(acts.T)}
 
 
 def fcd_model(n_jobs: int = 1, device: str = "cpu"):
@@ -258,7 +269,7 @@ def moses_metrics(
     for k in ks:
         out[f"unique@{k}"] = fraction_unique(generated, k)
     if fcd is not None and ref.fcd is not None and valid:
-        out["FCD/Test"] = float(fcd.metric(ref.fcd, fcd.precalc(valid)))
+        out["FCD/Test"] = float(fcd.metric(ref.fcd, fcd_stats(fcd, valid)))
     gen_fps = fingerprints(valid)
     out["SNN/Test"] = snn(gen_fps, ref.fps)
     out["Frag/Test"] = cosine_similarity(fragments(valid), ref.fragments)
