@@ -51,7 +51,9 @@ def train(
     epochs: Annotated[int | None, typer.Option(help="Override the preset's epochs.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Override the batch size.")] = None,
     beta: Annotated[float | None, typer.Option(help="Final KL weight.")] = None,
-    max_molecules: Annotated[int | None, typer.Option(help="Use the first N rows only.")] = None,
+    max_molecules: Annotated[
+        int | None, typer.Option(help="Use a random sample of N rows.")
+    ] = None,
     max_tokens: Annotated[int, typer.Option(help="Reject longer SELFIES.")] = 128,
     val_fraction: Annotated[float, typer.Option(help="Held-out fraction.")] = 0.05,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/last.pt.")] = False,

@@ -45,9 +45,9 @@ class DataConfig:
         allowed_elements: Elements a molecule may contain; ``None`` allows any.
         max_heavy_atoms: Reject larger molecules; ``None`` for no limit.
         max_tokens: Reject molecules whose SELFIES is longer than this many tokens.
-        max_molecules: Use only the first this-many rows of the file.
+        max_molecules: Use a random sample (seeded by ``seed``) of this many rows.
         val_fraction: Fraction of molecules held out for validation.
-        seed: Seed of the train/validation split.
+        seed: Seed of the row sample and of the train/validation split.
         n_jobs: Processes for clean-up and tokenisation; ``0`` uses every core.
         cache_dir: Where tokenised datasets are cached; ``None`` uses ``~/.cache/molvae``.
     """
@@ -82,6 +82,7 @@ class DataConfig:
             "max_heavy_atoms": self.max_heavy_atoms,
             "max_tokens": self.max_tokens,
             "max_molecules": self.max_molecules,
+            "sample_seed": self.seed if self.max_molecules is not None else None,
         }
 
     def clean_options(self):

@@ -261,10 +261,14 @@ def load_dataset(
     cfg = cfg or DataConfig()
     table = read_table(source, cfg.smiles_col)
     path = None if isinstance(source, pd.DataFrame) else Path(source)
-    frame = table.frame
-    if cfg.max_molecules is not None:
-        frame = frame.iloc[: cfg.max_molecules]
-    rows = table.rows[: len(frame)]
+    frame, rows = table.frame, table.rows
+    if cfg.max_molecules is not None and len(frame) > cfg.max_molecules:
+        # A seeded random sample, kept in file order: files are often sorted (MOSES's
+        # train.csv is), so the first N rows would not represent the whole.
+        pick = np.sort(
+            np.random.default_rng(cfg.seed).choice(len(frame), cfg.max_molecules, replace=False)
+        )
+        frame, rows = frame.iloc[pick].reset_index(drop=True), rows[pick]
     csv_props, computed = _resolve_properties(cfg.properties, frame, table)
 
     key = hashlib.sha256(

@@ -443,11 +443,16 @@ def test_header_only_file_is_a_user_error(tmp_path):
     assert err.value.exit_code == 2
 
 
-def test_max_molecules_reads_only_the_first_rows():
-    ds = load(MESSY, max_molecules=5, properties=["pIC50"])
-    assert ds.n_input == 5
-    assert ds.rows.tolist() == [2, 3, 4, 5]
-    assert ds.rejects["row"].tolist() == [6]
+def test_max_molecules_is_a_seeded_random_sample_in_file_order():
+    ds = load(MESSY, max_molecules=8, properties=["pIC50"])
+    assert ds.n_input == 8
+    seen = sorted([*ds.rows.tolist(), *ds.rejects["row"].tolist()])
+    assert len(seen) == 8 and seen != list(range(2, 10))  # not simply the first rows
+    assert ds.rows.tolist() == sorted(ds.rows.tolist())
+    again = load(MESSY, max_molecules=8, properties=["pIC50"])
+    assert again.rows.tolist() == ds.rows.tolist()
+    other = load(MESSY, max_molecules=8, properties=["pIC50"], seed=5)
+    assert sorted([*other.rows, *other.rejects["row"]]) != seen
 
 
 # ---------------------------------------------------------------------------------------------
