@@ -24,9 +24,9 @@ import pandas as pd
 import torch
 
 from molvae import chem
+from molvae.cache import cache_dir, content_hash, read_cache, write_cache
 from molvae.config import DataConfig
 from molvae.errors import UserError
-from molvae.files import atomic_write
 from molvae.progress import console, progress_bar
 from molvae.tables import Table, read_table
 from molvae.tokens import Vocab
@@ -212,27 +212,6 @@ def _run_clean(smiles: list, opts: chem.CleanOptions, computed: list[str], n_job
                     bar.advance(len(result[0]))
 
 
-def _content_hash(table: Table, path: Path | None) -> str:
-    h = hashlib.sha256()
-    if path is not None:
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    else:
-        h.update(pd.util.hash_pandas_object(table.frame, index=False).values.tobytes())
-        h.update(json.dumps(list(map(str, table.frame.columns))).encode())
-    return h.hexdigest()
-
-
-def cache_dir(cfg: DataConfig) -> Path:
-    """The folder holding tokenised-dataset caches."""
-    if cfg.cache_dir:
-        return Path(cfg.cache_dir)
-    if os.environ.get("MOLVAE_CACHE"):
-        return Path(os.environ["MOLVAE_CACHE"])
-    return Path.home() / ".cache" / "molvae"
-
-
 def load_dataset(
     source: str | os.PathLike | pd.DataFrame,
     cfg: DataConfig | None = None,
@@ -273,12 +252,12 @@ def load_dataset(
 
     key = hashlib.sha256(
         json.dumps(
-            [_content_hash(table, path), cfg.cleaning_key(), drop_duplicates, CLEAN_VERSION],
+            [content_hash(table, path), cfg.cleaning_key(), drop_duplicates, CLEAN_VERSION],
             sort_keys=True,
         ).encode()
     ).hexdigest()[:24]
     cache_file = cache_dir(cfg) / f"{key}.npz"
-    dataset = _read_cache(cache_file) if use_cache else None
+    dataset = read_cache(cache_file) if use_cache else None
     if dataset is None:
         dataset = _build(
             frame, table.smiles_col, rows, cfg, csv_props, computed, progress, drop_duplicates
@@ -288,7 +267,7 @@ def load_dataset(
         dataset.properties = dataset.properties[:, wanted]
         dataset.property_names = [dataset.property_names[j] for j in wanted]
         if use_cache:
-            _write_cache(cache_file, dataset)
+            write_cache(cache_file, dataset)
     dataset.source = table.source
     if progress:
         report(dataset, rejects_path)
@@ -403,48 +382,6 @@ def _build(
         rejects=rejects,
         n_input=n,
     )
-
-
-def _write_cache(path: Path, ds: MolDataset) -> None:
-    meta = {
-        "vocab": ds.vocab.to_list(),
-        "property_names": ds.property_names,
-        "n_input": ds.n_input,
-        "rejects": ds.rejects.to_dict(orient="list"),
-    }
-    arrays = {
-        "smiles": np.frombuffer("\n".join(ds.smiles).encode(), dtype=np.uint8),
-        "tokens": ds.tokens,
-        "offsets": ds.offsets,
-        "properties": ds.properties,
-        "rows": ds.rows,
-        "meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
-    }
-    atomic_write(path, lambda tmp: np.savez(tmp, **arrays))
-
-
-def _read_cache(path: Path) -> MolDataset | None:
-    if not path.exists():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(z["meta"].tobytes().decode())
-            text = z["smiles"].tobytes().decode()
-            smiles = text.split("\n") if text else []
-            return MolDataset(
-                smiles=smiles,
-                tokens=z["tokens"],
-                offsets=z["offsets"],
-                vocab=Vocab.from_list(meta["vocab"]),
-                properties=z["properties"],
-                property_names=meta["property_names"],
-                rows=z["rows"],
-                rejects=pd.DataFrame(meta["rejects"], columns=["row", "input", "reason"]),
-                n_input=meta["n_input"],
-                from_cache=True,
-            )
-    except Exception:  # a damaged cache is rebuilt, never trusted
-        return None
 
 
 def report(ds: MolDataset, rejects_path: str | os.PathLike | None = None) -> None:

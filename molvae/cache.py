@@ -1,0 +1,86 @@
+"""The on-disk cache of cleaned, tokenised datasets, keyed by the input's content and the
+clean-up options, so a second run on the same file skips clean-up entirely."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from molvae.config import DataConfig
+from molvae.files import atomic_write
+from molvae.tables import Table
+from molvae.tokens import Vocab
+
+if TYPE_CHECKING:
+    from molvae.data import MolDataset
+
+
+def content_hash(table: Table, path: Path | None) -> str:
+    h = hashlib.sha256()
+    if path is not None:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    else:
+        h.update(pd.util.hash_pandas_object(table.frame, index=False).values.tobytes())
+        h.update(json.dumps(list(map(str, table.frame.columns))).encode())
+    return h.hexdigest()
+
+
+def cache_dir(cfg: DataConfig) -> Path:
+    """The folder holding tokenised-dataset caches."""
+    if cfg.cache_dir:
+        return Path(cfg.cache_dir)
+    if os.environ.get("MOLVAE_CACHE"):
+        return Path(os.environ["MOLVAE_CACHE"])
+    return Path.home() / ".cache" / "molvae"
+
+
+def write_cache(path: Path, ds: MolDataset) -> None:
+    meta = {
+        "vocab": ds.vocab.to_list(),
+        "property_names": ds.property_names,
+        "n_input": ds.n_input,
+        "rejects": ds.rejects.to_dict(orient="list"),
+    }
+    arrays = {
+        "smiles": np.frombuffer("\n".join(ds.smiles).encode(), dtype=np.uint8),
+        "tokens": ds.tokens,
+        "offsets": ds.offsets,
+        "properties": ds.properties,
+        "rows": ds.rows,
+        "meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+    }
+    atomic_write(path, lambda tmp: np.savez(tmp, **arrays))
+
+
+def read_cache(path: Path) -> MolDataset | None:
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(z["meta"].tobytes().decode())
+            text = z["smiles"].tobytes().decode()
+            smiles = text.split("\n") if text else []
+            from molvae.data import MolDataset
+
+            return MolDataset(
+                smiles=smiles,
+                tokens=z["tokens"],
+                offsets=z["offsets"],
+                vocab=Vocab.from_list(meta["vocab"]),
+                properties=z["properties"],
+                property_names=meta["property_names"],
+                rows=z["rows"],
+                rejects=pd.DataFrame(meta["rejects"], columns=["row", "input", "reason"]),
+                n_input=meta["n_input"],
+                from_cache=True,
+            )
+    except Exception:  # a damaged cache is rebuilt, never trusted
+        return None
