@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from molvae import checkpoint, distributed
+from molvae import anomaly, checkpoint, distributed, latent
 from molvae.config import (
     DataConfig,
     ModelConfig,
@@ -258,6 +258,37 @@ class MolVAE:
     def reconstruct(self, smiles: list[str]) -> list[str | None]:
         """Greedy decode of each molecule's posterior mean."""
         return self.decode(self.encode(smiles))
+
+    # -- latent space (molvae.latent) and anomaly scores (molvae.anomaly) -----------------------
+
+    def interpolate(self, a: str, b: str, steps: int = 10, method: str = "slerp") -> pd.DataFrame:
+        """Molecules along a path from ``a`` to ``b`` in latent space; see
+        :func:`molvae.latent.interpolate`."""
+        return latent.interpolate(self, a, b, steps, method)
+
+    def neighbors(
+        self, smiles: str, n: int = 20, radius: float = 1.0, seed: int | None = 0
+    ) -> pd.DataFrame:
+        """Distinct molecules decoded around ``smiles``, most similar first; see
+        :func:`molvae.latent.neighbors`."""
+        return latent.neighbors(self, smiles, n=n, radius=radius, seed=seed)
+
+    def latent_map(
+        self, data: Any, color: str | None = "logp", method: str = "pca", progress: bool = False
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """2-D PCA or t-SNE coordinates of a table's molecules; see
+        :func:`molvae.latent.latent_map`."""
+        return latent.latent_map(self, data, color=color, method=method, progress=progress)
+
+    def score(
+        self, data: Any, n_samples: int = 8, threshold: float | None = None, seed: int = 0
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Per-molecule anomaly scores and flags; see :func:`molvae.anomaly.score`."""
+        return anomaly.score(self, data, n_samples=n_samples, threshold=threshold, seed=seed)
+
+    def calibrate(self, reference: Any, quantile: float = 0.99) -> float:
+        """Set the anomaly threshold from reference molecules (:func:`molvae.anomaly.calibrate`)."""
+        return anomaly.calibrate(self, reference, quantile)
 
     # -- properties ----------------------------------------------------------------------------
 

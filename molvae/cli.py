@@ -264,6 +264,129 @@ def optimize(
 
 
 @app.command()
+def interpolate(
+    a: Annotated[str, typer.Argument(help="Start molecule (SMILES).")],
+    b: Annotated[str, typer.Argument(help="End molecule (SMILES).")],
+    steps: Annotated[int, typer.Option(help="Points on the path, both ends included.")] = 10,
+    method: Annotated[str, typer.Option(help="slerp or linear.")] = "slerp",
+    model: Annotated[Path | None, typer.Option(help="Model file (default: bundled).")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="CSV to write.")] = None,
+    image: Annotated[Path | None, typer.Option(help="PNG strip of the molecules.")] = None,
+) -> None:
+    """Decode evenly spaced points on the latent path between two molecules."""
+    frame = _load(model).interpolate(a, b, steps=steps, method=method)
+    _show(frame, output, image, [f"t={t:.2f}" for t in frame["t"]])
+
+
+@app.command()
+def neighbors(
+    smiles: Annotated[str, typer.Argument(help="The query molecule (SMILES).")],
+    n: Annotated[int, typer.Option("-n", help="Neighbours to return.")] = 20,
+    radius: Annotated[float, typer.Option(help="Latent perturbation (prior std is 1).")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    model: Annotated[Path | None, typer.Option(help="Model file (default: bundled).")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="CSV to write.")] = None,
+    image: Annotated[Path | None, typer.Option(help="PNG grid of the molecules.")] = None,
+) -> None:
+    """Distinct molecules decoded around a molecule's latent point, most similar first."""
+    frame = _load(model).neighbors(smiles, n=n, radius=radius, seed=seed)
+    _show(frame, output, image, [f"{s:.2f}" for s in frame["similarity"]])
+
+
+def _show(frame: pd.DataFrame, output: Path | None, image: Path | None, legends) -> None:
+    from molvae.plots import molecule_grid
+
+    console.print(frame.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if output is not None:
+        frame.to_csv(output, index=False)
+        console.print(f"Table -> {output}")
+    if image is not None:
+        molecule_grid(list(frame["smiles"]), legends).save(image)
+        console.print(f"Drawing -> {image}")
+
+
+@app.command(name="map")
+def map_(
+    args: Annotated[list[Path], typer.Argument(help="[MODEL] INPUT: model and SMILES table.")],
+    color: Annotated[
+        str | None, typer.Option(help="A column of the table or logp, qed, sa, mw, tpsa, plogp.")
+    ] = "logp",
+    method: Annotated[str, typer.Option(help="pca or tsne.")] = "pca",
+    output: Annotated[Path, typer.Option("-o", "--output", help="Image to write.")] = Path(
+        "map.png"
+    ),
+) -> None:
+    """Draw a 2-D map (PCA or t-SNE) of the molecules' latent means, coloured by a property."""
+    from molvae import plots
+
+    model, data = _model_and_input(args)
+    frame, rejects = _load(model).latent_map(data, color=color, method=method, progress=True)
+    plots.save(plots.latent_map(frame, color), output)
+    frame.to_csv(output.with_suffix(".csv"), index=False)
+    console.print(
+        f"{len(frame)} molecules mapped -> {output} (coordinates: {output.with_suffix('.csv')}); "
+        f"{len(rejects)} rows rejected"
+    )
+
+
+@app.command()
+def score(
+    args: Annotated[list[Path], typer.Argument(help="[MODEL] INPUT: model and SMILES table.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Per-molecule CSV.")] = Path(
+        "scores.csv"
+    ),
+    reference: Annotated[
+        Path | None,
+        typer.Option(help="In-domain molecules that set the threshold (default: the model's)."),
+    ] = None,
+    quantile: Annotated[float, typer.Option(help="Reference quantile used as threshold.")] = 0.99,
+    samples: Annotated[int, typer.Option(help="Posterior samples per molecule.")] = 8,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Anomaly scores (negative ELBO, reconstruction log-probability) with an out-of-domain flag."""
+    model, data = _model_and_input(args)
+    vae = _load(model)
+    threshold = None
+    if reference is not None:
+        threshold = vae.calibrate(reference, quantile)
+    elif vae.ckpt.get("anomaly_threshold") is None:
+        raise UserError(
+            "This model has no stored anomaly threshold; pass --reference with molecules like "
+            "its training data (e.g. a sample of the training file)."
+        )
+    frame, rejects = vae.score(data, n_samples=samples, threshold=threshold, seed=seed)
+    frame.to_csv(output, index=False)
+    rejects_path = output.with_name(output.stem + "_rejects.csv")
+    rejects.to_csv(rejects_path, index=False)
+    threshold = vae.ckpt["anomaly_threshold"]
+    console.print(
+        f"{len(frame)} molecules scored -> {output}; {int(frame['flag'].sum())} flagged "
+        f"(neg_elbo > {threshold:.2f}); {len(rejects)} rows rejected -> {rejects_path}"
+    )
+
+
+@app.command()
+def export(
+    model: Annotated[Path, typer.Argument(help="A checkpoint written by `molvae train`.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Model file to write.")],
+    half: Annotated[bool, typer.Option(help="Store weights as float16 (half the size).")] = False,
+    reference: Annotated[
+        Path | None,
+        typer.Option(help="In-domain molecules that set the stored anomaly threshold."),
+    ] = None,
+    quantile: Annotated[float, typer.Option(help="Reference quantile used as threshold.")] = 0.99,
+) -> None:
+    """Write a slim model file for sharing: no optimiser state, optional float16 weights and a
+    stored anomaly threshold for `molvae score`."""
+    vae = _load(model)
+    if reference is not None:
+        threshold = vae.calibrate(reference, quantile)
+        console.print(f"anomaly threshold (neg_elbo, {quantile:.0%} of reference): {threshold:.2f}")
+    vae.save(output, half=half)
+    console.print(f"Model -> {output} ({output.stat().st_size / 1e6:.1f} MB)")
+
+
+@app.command()
 def info(model: ModelArg = None) -> None:
     """Describe a model: architecture, vocabulary, properties, training history, versions."""
     vae = _load(model)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from molvae import plots
 from molvae.chem import fingerprint, to_mol
 from molvae.config import OptimizeConfig
 from molvae.optimize.journal import GIVEN, oracle_calls
@@ -41,26 +42,6 @@ def best_so_far(journal: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"evaluations": np.arange(1, len(calls) + 1), "best": running})
 
 
-def plot_best_so_far(curves: dict[str, pd.DataFrame], path: Path, ylabel: str) -> None:
-    """Best-so-far curves (one per run) as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for label, curve in curves.items():
-        ax.plot(curve["evaluations"], curve["best"], label=label)
-    ax.set_xlabel("oracle calls")
-    ax.set_ylabel(f"best {ylabel}")
-    ax.grid(alpha=0.3)
-    if len(curves) > 1:
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 def _svg(smiles: str) -> str:
     from rdkit.Chem.Draw import rdMolDraw2D
 
@@ -89,7 +70,7 @@ def write_outputs(
     top = top_molecules(journal, cfg.top_k, reference)
     top.to_csv(out / "top.csv", index=False)
     curve = best_so_far(journal)
-    plot_best_so_far({cfg.method: curve}, out / "best_so_far.png", name)
+    plots.save(plots.best_so_far({cfg.method: curve}, name), out / "best_so_far.png")
     png = base64.b64encode((out / "best_so_far.png").read_bytes()).decode()
     cards = []
     for _, row in top.iterrows():
