@@ -204,11 +204,15 @@ def evaluate(
 @app.command()
 def optimize(
     target: Annotated[
-        str | None,
-        typer.Option(help="logp, qed, sa (minimised), plogp, mw=350 or tpsa=90."),
+        list[str] | None,
+        typer.Option(
+            help="logp, qed, sa (minimised), plogp, mw=350 or tpsa=90; repeat it for a "
+            "multi-objective run (Pareto front)."
+        ),
     ] = None,
     objective: Annotated[
-        str | None, typer.Option(help="Custom oracle: my_scores.py:score or pkg.module:score.")
+        list[str] | None,
+        typer.Option(help="Custom oracle: my_scores.py:score or pkg.module:score (repeatable)."),
     ] = None,
     model: Annotated[Path | None, typer.Option(help="Model file (default: bundled).")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path(
@@ -239,8 +243,9 @@ def optimize(
     from molvae.optimize.bo import optimize as run_optimize
     from molvae.optimize.journal import oracle_calls
 
-    if (target is None) == (objective is None):
-        raise UserError("Give exactly one of --target (e.g. --target logp) or --objective.")
+    specs = [*(target or []), *(objective or [])]
+    if not specs:
+        raise UserError("Give what to optimise: --target (e.g. --target logp) or --objective.")
     cfg = OptimizeConfig(
         budget=budget,
         batch_size=batch_size,
@@ -255,11 +260,17 @@ def optimize(
         pains=pains,
         seed=seed,
     )
-    journal = run_optimize(target or objective, _load(model), cfg, out, init, resume)
-    best = journal.sort_values("score", ascending=False).iloc[0]
+    journal = run_optimize(specs, _load(model), cfg, out, init, resume)
+    if len(specs) == 1:
+        best = journal.sort_values("score", ascending=False).iloc[0]
+        found = f"best {best['score']:.3f}: {best['smiles']}"
+        files = "top.csv"
+    else:
+        found = f"{len(pd.read_csv(out / 'top.csv'))} molecules on the Pareto front"
+        files = "top.csv (the Pareto front), pareto.png"
     console.print(
-        f"{oracle_calls(journal)} oracle calls; best {best['score']:.3f}: "
-        f"{best['smiles']}\nOutputs: {out}/journal.csv, top.csv, best_so_far.png, report.html"
+        f"{oracle_calls(journal)} oracle calls; {found}\n"
+        f"Outputs: {out}/journal.csv, {files}, best_so_far.png, report.html"
     )
 
 

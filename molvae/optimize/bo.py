@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -24,9 +23,11 @@ from molvae.data import read_table
 from molvae.errors import UserError
 from molvae.files import atomic_write
 from molvae.optimize.constraints import Constraints
-from molvae.optimize.journal import GIVEN, Journal, oracle_calls
+from molvae.optimize.journal import GIVEN, Journal, oracle_calls, score_columns
 from molvae.optimize.objectives import Objective
-from molvae.optimize.surrogate import TrustRegion, fit_gp, gp_subset, lengthscales
+from molvae.optimize.pareto import hypervolume, reference_point
+from molvae.optimize.proposals import propose_bo, propose_gradient, propose_random
+from molvae.optimize.surrogate import TrustRegion
 from molvae.progress import console, progress_bar
 
 # ---------------------------------------------------------------------------------------------
@@ -43,6 +44,7 @@ class _State:
     init_done: bool = False
     lo: list[float] | None = None  # the data box mapping latents to the unit cube
     hi: list[float] | None = None
+    ref_point: list[float] | None = None  # hypervolume origin, with several objectives
     tr: dict | None = None
     rejected: dict[str, int] = field(default_factory=dict)
 
@@ -52,7 +54,8 @@ class Optimizer:
 
     Args:
         model: The VAE whose latent space is searched.
-        objective: The oracle.
+        objectives: The oracle(s); several make a multi-objective run (qLogNEHVI, a Pareto
+            front in ``top.csv``).
         cfg: Settings.
         out: Output folder.
         init: A SMILES table of starting molecules (a ``score`` column, or one named after
@@ -63,7 +66,7 @@ class Optimizer:
     def __init__(
         self,
         model: MolVAE,
-        objective: Objective,
+        objectives: Objective | list[Objective],
         cfg: OptimizeConfig,
         out: str | os.PathLike,
         init: str | os.PathLike | pd.DataFrame | None = None,
@@ -71,19 +74,29 @@ class Optimizer:
     ) -> None:
         if cfg.method not in METHODS:
             raise UserError(f"Unknown method '{cfg.method}'; use one of {', '.join(METHODS)}.")
-        if cfg.method == "gradient" and objective.property_name not in model.property_names:
-            raise UserError(
-                f"--method gradient climbs the property head, but this model does not predict "
-                f"'{objective.name}' (it predicts {', '.join(model.property_names) or 'nothing'})."
-            )
-        self.model, self.objective, self.cfg = model, objective, cfg
+        objectives = objectives if isinstance(objectives, list) else [objectives]
+        names = [o.name for o in objectives]
+        if len(set(names)) != len(names):
+            raise UserError(f"Objectives must differ; got {', '.join(names)}.")
+        if cfg.method == "gradient":
+            if len(objectives) > 1:
+                raise UserError("--method gradient takes a single --target; use bo or random.")
+            if objectives[0].property_name not in model.property_names:
+                raise UserError(
+                    f"--method gradient climbs the property head, but this model does not "
+                    f"predict '{names[0]}' (it predicts "
+                    f"{', '.join(model.property_names) or 'nothing'})."
+                )
+        self.model, self.objectives, self.cfg = model, objectives, cfg
+        self.name = ",".join(names)
+        self.score_cols = score_columns(names)
         self.out = Path(out)
         self.init = init
         self.progress = progress
         self.constraints = Constraints(cfg)
         self.d = model.latent_dim
         self.x = torch.zeros(0, self.d, dtype=torch.float64)  # latents of scored molecules
-        self.y = torch.zeros(0, dtype=torch.float64)
+        self.y = torch.zeros(0, len(objectives), dtype=torch.float64)  # (n, m) scores
         self.seen: set[str] = set()
         self.lo = self.hi = None  # the data box that maps latents to the unit cube
         self.warm: dict | None = None
@@ -100,9 +113,10 @@ class Optimizer:
         atomic_write(self.out / "state.json", lambda tmp: tmp.write_text(text))
 
     def _add(self, smiles: list[str], scores: np.ndarray, fallback: torch.Tensor | None) -> None:
-        """Add scored molecules to the GP data, re-encoded (else placed at ``fallback``)."""
+        """Add scored molecules (`n x m` scores) to the GP data, re-encoded (else placed at
+        ``fallback``); a molecule with any failed score is not used."""
         self.seen.update(smiles)
-        ok = np.isfinite(scores)
+        ok = np.isfinite(scores).all(axis=1)
         if not ok.any():
             return
         keep = [s for s, k in zip(smiles, ok, strict=True) if k]
@@ -120,7 +134,7 @@ class Optimizer:
         smiles = smiles[:room]
         if not smiles:
             return np.zeros(0)
-        scores = self.objective(smiles)
+        scores = np.column_stack([objective(smiles) for objective in self.objectives])
         self.journal.append(iteration, method, smiles, scores)
         self.used += len(smiles)
         self._add(smiles, scores, None if z is None else z[: len(smiles)])
@@ -129,23 +143,23 @@ class Optimizer:
     # -- starting points -----------------------------------------------------------------------
 
     def _initial_molecules(self) -> tuple[list[str], np.ndarray]:
-        """Canonical, distinct starting molecules and their given scores (``nan``: none)."""
+        """Canonical, distinct starting molecules and their given `n x m` scores (``nan``:
+        none)."""
         rng = np.random.default_rng(self.cfg.seed)
         if self.init is None:
             pool = list(self.model.ckpt.get("train_sample") or [])
             if not pool:
                 pool = [s for s in self.model.sample(self.cfg.n_init, seed=self.cfg.seed) if s]
-            given = np.full(len(pool), np.nan)
+            given = np.full((len(pool), len(self.objectives)), np.nan)
         else:
             table = read_table(self.init)
             frame = table.frame
             pool = frame[table.smiles_col].astype(str).tolist()
-            col = next((c for c in frame.columns if c.lower() == "score"), None)
-            given = (
-                pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
-                if col
-                else np.full(len(pool), np.nan)
-            )
+            lower = {c.lower(): c for c in frame.columns}
+            cols = [lower.get(c.lower()) for c in self.score_cols]
+            given = np.full((len(pool), len(cols)), np.nan)
+            if all(cols):  # every objective's score came with the input
+                given = frame[cols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
         smiles, scores = [], []
         for i in rng.permutation(len(pool)):
             canon = to_smiles(pool[i])
@@ -158,14 +172,14 @@ class Optimizer:
                 scores.append(given[i])
             if len(smiles) == self.cfg.n_init:
                 break
-        return smiles, np.asarray(scores, dtype=float)
+        return smiles, np.asarray(scores, dtype=float).reshape(len(smiles), len(self.objectives))
 
     def _reject(self, reason: str) -> None:
         self.state.rejected[reason] = self.state.rejected.get(reason, 0) + 1
 
     def _resume(self, rows: pd.DataFrame) -> None:
         saved = _State(**json.loads((self.out / "state.json").read_text()))
-        mine = {"objective": self.objective.name, "config": asdict(self.cfg)}
+        mine = {"objective": self.name, "config": asdict(self.cfg)}
         changed = [k for k, v in mine["config"].items() if saved.config.get(k) != v]
         if saved.objective != mine["objective"]:
             changed.insert(0, "objective")
@@ -179,7 +193,7 @@ class Optimizer:
         self.state.config = mine["config"]
         self.tr = TrustRegion(**saved.tr) if saved.tr else self.tr
         smiles = rows["smiles"].astype(str).tolist()
-        self._add(smiles, rows["score"].to_numpy(dtype=float), None)
+        self._add(smiles, rows[self.score_cols].to_numpy(dtype=float), None)
         self.used = oracle_calls(rows)
 
     def _start(self, resume: bool) -> None:
@@ -187,10 +201,10 @@ class Optimizer:
         if journal_rows is not None and (self.out / "state.json").exists():
             self._resume(journal_rows)
         else:
-            self.state = _State(objective=self.objective.name, config=asdict(self.cfg))
+            self.state = _State(objective=self.name, config=asdict(self.cfg))
         if not self.state.init_done:  # also finishes starting evaluations cut short by a kill
             smiles, given = self._initial_molecules()
-            known = np.array([np.isfinite(v) for v in given], dtype=bool)
+            known = np.isfinite(given).all(axis=1)
             have = [s for s, k in zip(smiles, known, strict=True) if k and s not in self.seen]
             if have:
                 scores = given[[smiles.index(s) for s in have]]
@@ -210,6 +224,7 @@ class Optimizer:
             span = (self.x.max(0).values - self.x.min(0).values).clamp(min=1e-3)
             self.state.lo = (self.x.min(0).values - 0.1 * span).tolist()
             self.state.hi = (self.x.max(0).values + 0.1 * span).tolist()
+            self.state.ref_point = reference_point(self.y.numpy()).tolist()
         self.lo = torch.tensor(self.state.lo, dtype=torch.float64)
         self.hi = torch.tensor(self.state.hi, dtype=torch.float64)
         self._save_state()
@@ -222,53 +237,26 @@ class Optimizer:
     def _from_unit(self, u: torch.Tensor) -> torch.Tensor:
         return self.lo + u * (self.hi - self.lo)
 
-    def _propose_bo(self, q: int) -> torch.Tensor:
-        from botorch.acquisition.logei import qLogExpectedImprovement
-        from botorch.optim import optimize_acqf
-
-        u = self._to_unit(self.x)
-        y = self.y
-        center = u[torch.argmax(y)]
-        idx = gp_subset(u, y, center, self.cfg.max_gp_points)
-        t0 = time.perf_counter()
-        gp = fit_gp(u[idx], y[idx], self.cfg.gp_maxiter, self.warm)
-        self.warm = {k: v.detach().clone() for k, v in gp.state_dict().items()}
-        self.timings["gp_fit_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        if self.cfg.trust_region:
-            bounds = self.tr.box(center, lengthscales(gp, self.d))
-        else:
-            bounds = torch.stack([torch.zeros(self.d), torch.ones(self.d)]).double()
-        acq = qLogExpectedImprovement(gp, best_f=y[idx].max())
-        cand, _ = optimize_acqf(
-            acq,
-            bounds=bounds,
-            q=q,
-            num_restarts=self.cfg.num_restarts,
-            raw_samples=self.cfg.raw_samples,
-            options={"maxiter": 100, "batch_limit": 64},
+    def _propose(self, q: int, gen: torch.Generator) -> torch.Tensor:
+        cfg = self.cfg
+        if cfg.method == "random":
+            return propose_random(q, self.d, gen)
+        if cfg.method == "gradient":
+            objective = self.objectives[0]
+            column = self.model.property_names.index(objective.property_name)
+            head = self.model.model.head
+            return propose_gradient(head, column, objective.sign, self.x, self.y[:, 0], q, gen)
+        ref = torch.tensor(self.state.ref_point, dtype=torch.float64)
+        cand, self.warm, self.timings = propose_bo(
+            self._to_unit(self.x), self.y, q, cfg, self.tr, self.warm, ref
         )
-        self.timings["acq_s"] = time.perf_counter() - t0
-        return self._from_unit(cand.detach())
+        return self._from_unit(cand)
 
-    def _propose_random(self, q: int, gen: torch.Generator) -> torch.Tensor:
-        return torch.randn(q, self.d, generator=gen, dtype=torch.float64)
-
-    def _propose_gradient(self, q: int, gen: torch.Generator) -> torch.Tensor:
-        """Gradient ascent on the property head from the best points found so far."""
-        j = self.model.property_names.index(self.objective.property_name)
-        top = torch.argsort(self.y, descending=True)[:q]
-        start = self.x[top].float()
-        start = start + 0.1 * torch.randn(start.shape, generator=gen)  # distinct climbs
-        z = start.clone().to(self.model.device)
-        head = self.model.model.head
-        for _ in range(50):  # plain gradient steps on z alone: the model is left untouched
-            z.requires_grad_(True)
-            gain = self.objective.sign * head(z)[:, j]
-            # Stay where the decoder has seen data: a prior penalty on |z|.
-            (grad,) = torch.autograd.grad((gain - 0.01 * z.pow(2).sum(dim=1)).sum(), z)
-            z = (z + 0.05 * grad / grad.norm(dim=1, keepdim=True).clamp(min=1e-8)).detach()
-        return z.cpu().double()
+    def _progress_value(self) -> float:
+        """The best score, or with several objectives the hypervolume of the front."""
+        if self.y.shape[1] == 1:
+            return float(self.y.max())
+        return hypervolume(self.y.numpy(), np.asarray(self.state.ref_point))
 
     def _decode_new(self, z: torch.Tensor, gen_seed: int) -> tuple[list[str], torch.Tensor]:
         """Decode candidates greedily, retrying stochastic decodes for known molecules; keep
@@ -312,7 +300,7 @@ class Optimizer:
                 "choose a new --out folder."
             )
         self.out.mkdir(parents=True, exist_ok=True)
-        self.journal = Journal(journal_path, resume=resume)
+        self.journal = Journal(journal_path, resume=resume, score_cols=self.score_cols)
         try:
             self._start(resume)
             stalled = self._loop()
@@ -332,7 +320,9 @@ class Optimizer:
         journal = self.journal.read()
         from molvae.optimize.report import write_outputs
 
-        write_outputs(journal, self.out, self.objective.name, self.cfg, self.state.rejected)
+        write_outputs(
+            journal, self.out, [o.name for o in self.objectives], self.cfg, self.state.rejected
+        )
         return journal
 
     def _loop(self) -> bool:
@@ -347,14 +337,8 @@ class Optimizer:
                 torch.manual_seed(seed)
                 gen = torch.Generator().manual_seed(seed)
                 q = min(cfg.batch_size, cfg.budget - self.used)
-                best_before = float(self.y.max())
-                if cfg.method == "bo":
-                    z = self._propose_bo(q)
-                elif cfg.method == "random":
-                    z = self._propose_random(q, gen)
-                else:
-                    z = self._propose_gradient(q, gen)
-                smiles, z = self._decode_new(z, seed)
+                best_before = self._progress_value()
+                smiles, z = self._decode_new(self._propose(q, gen), seed)
                 before = self.used
                 self._evaluate(it, cfg.method, smiles, z)
                 bar.advance(self.used - before)
@@ -363,11 +347,13 @@ class Optimizer:
                     self.tr.expand()
                 else:
                     stalled = 0
-                    self.tr.update(float(self.y.max()) > best_before + 1e-3 * abs(best_before))
+                    best = self._progress_value()
+                    self.tr.update(best > best_before + 1e-3 * abs(best_before))
                 self.state.iteration = it
                 self._save_state()
+                label = "best" if self.y.shape[1] == 1 else "hypervolume"
                 bar.status(
-                    f"best {float(self.y.max()):.3f} | GP {self.timings['gp_fit_s']:.1f}s "
+                    f"{label} {self._progress_value():.3f} | GP {self.timings['gp_fit_s']:.1f}s "
                     f"acq {self.timings['acq_s']:.1f}s"
                 )
         return stalled >= 20
@@ -385,7 +371,7 @@ def encode_many(model: MolVAE, smiles: list[str]) -> torch.Tensor:
 
 
 def optimize(
-    objective: str | Objective,
+    objective: str | Objective | list,
     model: MolVAE | None = None,
     cfg: OptimizeConfig | None = None,
     out: str | os.PathLike = "runs/optimize",
@@ -397,7 +383,8 @@ def optimize(
 
     Args:
         objective: A target (``logp``, ``qed``, ``sa``, ``plogp``, ``mw=350``, ``tpsa=90``),
-            ``file.py:function``, or an :class:`Objective`/callable taking a list of SMILES.
+            ``file.py:function``, or an :class:`Objective`/callable taking a list of SMILES;
+            a list of them optimises all at once (qLogNEHVI, Pareto front in ``top.csv``).
         model: The VAE (default: the bundled model).
         cfg: Budget, method and constraints.
         out: Folder for ``journal.csv``, ``top.csv``, ``best_so_far.png``, ``report.html``.
@@ -411,5 +398,7 @@ def optimize(
     from molvae.optimize.objectives import from_spec
 
     model = model or MolVAE.pretrained()
-    runner = Optimizer(model, from_spec(objective), cfg or OptimizeConfig(), out, init, progress)
+    specs = objective if isinstance(objective, list | tuple) else [objective]
+    objectives = [from_spec(spec) for spec in specs]
+    runner = Optimizer(model, objectives, cfg or OptimizeConfig(), out, init, progress)
     return runner.run(resume=resume)

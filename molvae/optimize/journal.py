@@ -12,6 +12,7 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from molvae.chem import compute_properties, to_mol
@@ -21,6 +22,12 @@ RECORDED = ["logp", "qed", "sa", "mw", "tpsa"]
 #: The ``method`` of starting molecules whose scores came with the input (not oracle calls).
 GIVEN = "given"
 COLUMNS = ["iteration", "smiles", "score", "method", "heavy_atoms", *RECORDED, "time"]
+
+
+def score_columns(names: list[str]) -> list[str]:
+    """The journal's score columns: ``score`` for one objective, ``score_<name>`` for each of
+    several."""
+    return ["score"] if len(names) == 1 else [f"score_{n}" for n in names]
 
 
 def describe(smiles: str) -> dict[str, float]:
@@ -42,15 +49,20 @@ class Journal:
     Args:
         path: The ``journal.csv`` file.
         resume: Keep existing rows (else start a new file).
+        score_cols: One column per objective (see :func:`score_columns`).
     """
 
-    def __init__(self, path: str | os.PathLike, resume: bool = False) -> None:
+    def __init__(
+        self, path: str | os.PathLike, resume: bool = False, score_cols: list[str] | None = None
+    ) -> None:
         self.path = Path(path)
+        self.score_cols = score_cols or ["score"]
+        self.columns = ["iteration", "smiles", *self.score_cols, *COLUMNS[3:]]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if resume and self.path.exists():
             self._drop_partial_line()
         else:
-            self.path.write_text(",".join(COLUMNS) + "\n")
+            self.path.write_text(",".join(self.columns) + "\n")
 
     def _drop_partial_line(self) -> None:
         data = self.path.read_bytes()
@@ -63,16 +75,18 @@ class Journal:
         return pd.read_csv(self.path, keep_default_na=True)
 
     def append(self, iteration: int, method: str, smiles: list[str], scores) -> None:
-        """Record a batch of evaluations, then flush and fsync so a crash cannot lose it."""
+        """Record a batch of evaluations (`n` or `n x m` scores), then flush and fsync so a
+        crash cannot lose it."""
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+        writer = csv.DictWriter(buf, fieldnames=self.columns, lineterminator="\n")
         now = time.time()
+        scores = np.asarray(scores, dtype=float).reshape(len(smiles), len(self.score_cols))
         for s, y in zip(smiles, scores, strict=True):
             writer.writerow(
                 {
                     "iteration": iteration,
                     "smiles": s,
-                    "score": y,
+                    **dict(zip(self.score_cols, y, strict=True)),
                     "method": method,
                     **describe(s),
                     "time": round(now, 3),

@@ -13,15 +13,28 @@ import pandas as pd
 from molvae import plots
 from molvae.chem import fingerprint, to_mol
 from molvae.config import OptimizeConfig
-from molvae.optimize.journal import GIVEN, oracle_calls
+from molvae.optimize.journal import GIVEN, oracle_calls, score_columns
+from molvae.optimize.pareto import hypervolume_so_far, pareto_mask, reference_point
 
 
-def top_molecules(journal: pd.DataFrame, k: int, reference: str | None) -> pd.DataFrame:
-    """The ``k`` best distinct scored molecules, with Tanimoto similarity to ``reference``."""
+def top_molecules(
+    journal: pd.DataFrame, k: int, reference: str | None, score_cols: list[str] | None = None
+) -> pd.DataFrame:
+    """The ``k`` best distinct scored molecules, with Tanimoto similarity to ``reference``.
+
+    With several score columns "best" means the Pareto front (all of it, however long),
+    sorted by the first objective.
+    """
     from rdkit import DataStructs
 
-    scored = journal[np.isfinite(journal["score"].to_numpy(dtype=float))]
-    top = scored.sort_values("score", ascending=False).drop_duplicates("smiles").head(k).copy()
+    cols = score_cols or ["score"]
+    ok = np.isfinite(journal[cols].to_numpy(dtype=float)).all(axis=1)
+    scored = journal[ok].drop_duplicates("smiles")
+    if len(cols) > 1:
+        top = scored[pareto_mask(scored[cols].to_numpy(dtype=float))]
+        top = top.sort_values(cols[0], ascending=False).copy()
+    else:
+        top = scored.sort_values("score", ascending=False).head(k).copy()
     ref_fp = fingerprint(reference) if reference else None
     if ref_fp is not None:
         top["similarity_to_start"] = [
@@ -31,9 +44,17 @@ def top_molecules(journal: pd.DataFrame, k: int, reference: str | None) -> pd.Da
     return top
 
 
-def best_so_far(journal: pd.DataFrame) -> pd.DataFrame:
-    """Best score after each oracle call (rows given with the input are not calls)."""
+def best_so_far(journal: pd.DataFrame, score_cols: list[str] | None = None) -> pd.DataFrame:
+    """Best score after each oracle call (rows given with the input are not calls); with
+    several score columns, the hypervolume of the Pareto front so far."""
     calls = journal[journal["method"] != GIVEN].reset_index(drop=True)
+    cols = score_cols or ["score"]
+    if len(cols) > 1:
+        y = journal[cols].to_numpy(dtype=float)
+        ref = reference_point(y)
+        given = journal.loc[journal["method"] == GIVEN, cols].to_numpy(dtype=float)
+        curve = hypervolume_so_far(calls[cols].to_numpy(dtype=float), ref, given)
+        return pd.DataFrame({"evaluations": np.arange(1, len(calls) + 1), "best": curve})
     scores = calls["score"].to_numpy(dtype=float)
     start = journal.loc[journal["method"] == GIVEN, "score"].max()
     running = np.fmax.accumulate(np.where(np.isfinite(scores), scores, -np.inf))
@@ -57,21 +78,30 @@ def _svg(smiles: str) -> str:
 def write_outputs(
     journal: pd.DataFrame,
     out: Path,
-    name: str,
+    names: list[str],
     cfg: OptimizeConfig,
     rejected: dict[str, int] | None = None,
 ) -> None:
-    """Write ``top.csv``, ``best_so_far.png`` and ``report.html`` into ``out``."""
+    """Write ``top.csv``, ``best_so_far.png`` and ``report.html`` into ``out`` (and, with
+    several objectives, ``pareto.png`` of the first two)."""
+    cols = score_columns(names)
+    multi = len(cols) > 1
     initial = journal[journal["iteration"] == 0]
-    finite = initial[np.isfinite(initial["score"].to_numpy(dtype=float))]
+    finite = initial[np.isfinite(initial[cols[0]].to_numpy(dtype=float))]
     reference = cfg.similar_to or (
-        finite.sort_values("score").iloc[-1]["smiles"] if len(finite) else None
+        finite.sort_values(cols[0]).iloc[-1]["smiles"] if len(finite) else None
     )
-    top = top_molecules(journal, cfg.top_k, reference)
+    top = top_molecules(journal, cfg.top_k, reference, cols)
     top.to_csv(out / "top.csv", index=False)
-    curve = best_so_far(journal)
-    plots.save(plots.best_so_far({cfg.method: curve}, name), out / "best_so_far.png")
-    png = base64.b64encode((out / "best_so_far.png").read_bytes()).decode()
+    curve = best_so_far(journal, cols)
+    label = "hypervolume" if multi else names[0]
+    plots.save(plots.best_so_far({cfg.method: curve}, label), out / "best_so_far.png")
+    images = [_png(out / "best_so_far.png", "best so far")]
+    if multi:
+        front = pareto_mask(journal[cols].to_numpy(dtype=float))
+        fig = plots.pareto_front(journal, cols[0], cols[1], front, "scores (higher is better)")
+        plots.save(fig, out / "pareto.png")
+        images.append(_png(out / "pareto.png", "Pareto front"))
     cards = []
     for _, row in top.iterrows():
         sim = (
@@ -79,30 +109,46 @@ def write_outputs(
             if "similarity_to_start" in row
             else ""
         )
+        scores = " · ".join(
+            f"{html.escape(n)} = {row[c]:.3f}" for n, c in zip(names, cols, strict=True)
+        )
         cards.append(
             f"<div class='card'>{_svg(row['smiles'])}<div><b>#{row['rank']}</b> "
-            f"{html.escape(name)} = {row['score']:.3f}{sim}<br>"
+            f"{scores}{sim}<br>"
             f"<code>{html.escape(row['smiles'])}</code><br>QED {row['qed']:.2f} · SA "
             f"{row['sa']:.2f} · logP {row['logp']:.2f} · {int(row['heavy_atoms'])} heavy atoms"
             "</div></div>"
         )
+    title = html.escape(", ".join(names))
+    if multi:
+        summary = f"{len(top)} molecules on the Pareto front; final hypervolume "
+        summary += f"{curve['best'].iloc[-1]:.3f}" if len(curve) else "-"
+        heading = "Pareto front (no molecule is better in every objective)"
+    else:
+        best = top["score"].max() if len(top) else float("nan")
+        summary = f"best score {best:.3f}"
+        heading = f"Top {len(top)} molecules"
     start_text = html.escape(reference) if reference else "-"
     page = f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>molvae optimisation: {html.escape(name)}</title>
+<html><head><meta charset="utf-8"><title>molvae optimisation: {title}</title>
 <style>
 body {{ font-family: sans-serif; margin: 2em; }}
 .grid {{ display: flex; flex-wrap: wrap; gap: 12px; }}
 .card {{ border: 1px solid #ccc; border-radius: 6px; padding: 8px; width: 240px; font-size: 12px; }}
 code {{ word-break: break-all; }}
 </style></head><body>
-<h1>Optimising {html.escape(name)} ({html.escape(cfg.method)})</h1>
-<p>{oracle_calls(journal)} oracle calls of a budget of {cfg.budget};
-best score {top["score"].max() if len(top) else float("nan"):.3f}; start molecule
+<h1>Optimising {title} ({html.escape(cfg.method)})</h1>
+<p>{oracle_calls(journal)} oracle calls of a budget of {cfg.budget}; {summary}; start molecule
 <code>{start_text}</code>.</p>
 <p>Candidates not sent to the oracle, by reason: {html.escape(str(rejected or "none"))}.</p>
-<img src="data:image/png;base64,{png}" alt="best so far">
-<h2>Top {len(top)} molecules</h2>
+{"".join(images)}
+<h2>{heading}</h2>
 <div class="grid">{"".join(cards)}</div>
 </body></html>
 """
     (out / "report.html").write_text(page)
+
+
+def _png(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<img src="data:image/png;base64,{data}" alt="{alt}">'

@@ -68,7 +68,7 @@ def fit_gp(x: torch.Tensor, y: torch.Tensor, maxiter: int, warm: dict | None = N
 
     Args:
         x: `n x d` inputs in [0, 1]^d (float64).
-        y: `n` scores.
+        y: `n` or `n x m` scores (one GP output per objective).
         maxiter: Cap on the hyperparameter optimiser's iterations.
         warm: Hyperparameters of the previous fit, to start from.
     """
@@ -77,7 +77,8 @@ def fit_gp(x: torch.Tensor, y: torch.Tensor, maxiter: int, warm: dict | None = N
     from botorch.models.transforms import Standardize
     from gpytorch.mlls import ExactMarginalLogLikelihood
 
-    gp = SingleTaskGP(x, y.unsqueeze(-1), outcome_transform=Standardize(m=1))
+    y = y.unsqueeze(-1) if y.ndim == 1 else y  # (n, m)
+    gp = SingleTaskGP(x, y, outcome_transform=Standardize(m=y.shape[-1]))
     if warm is not None:
         hyper = {k: v for k, v in warm.items() if "outcome_transform" not in k}
         gp.load_state_dict(hyper, strict=False)
@@ -89,7 +90,10 @@ def fit_gp(x: torch.Tensor, y: torch.Tensor, maxiter: int, warm: dict | None = N
 
 
 def lengthscales(gp, dim: int) -> torch.Tensor:
+    """`dim` ARD lengthscales (their geometric mean over the outputs of a multi-output GP)."""
     ls = getattr(gp.covar_module, "lengthscale", None)
     if ls is None and hasattr(gp.covar_module, "base_kernel"):
         ls = gp.covar_module.base_kernel.lengthscale
-    return ls.detach().reshape(-1) if ls is not None else torch.ones(dim, dtype=torch.float64)
+    if ls is None:
+        return torch.ones(dim, dtype=torch.float64)
+    return ls.detach().reshape(-1, dim).log().mean(dim=0).exp()
