@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import environment, log  # noqa: E402
@@ -44,6 +45,35 @@ def summarise(journal) -> dict:
     }
 
 
+def iteration_time(model: MolVAE, entries: int, objective: str, iterations: int = 3) -> dict:
+    """Seconds per BO iteration once the journal holds ``entries`` scored molecules.
+
+    The journal is filled with MOSES molecules whose scores come with the input (so filling it
+    costs no BO iterations); then a few BO iterations run, fitting the GP on the capped subset.
+    """
+    from molvae.optimize.objectives import from_spec
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    pool = pd.concat([pd.read_csv(data / f) for f in ("moses_train_2k.csv", "moses_test_1k.csv")])
+    smiles = pool["SMILES"].drop_duplicates().head(entries).tolist()
+    scores = from_spec(objective)(smiles)
+    with tempfile.TemporaryDirectory() as tmp:
+        init = Path(tmp) / "init.csv"
+        pd.DataFrame({"SMILES": smiles, "score": scores}).to_csv(init, index=False)
+        cfg = OptimizeConfig(budget=10 * iterations, batch_size=10, n_init=entries, seed=0)
+        t0 = time.perf_counter()
+        journal = optimize(objective, model, cfg, Path(tmp) / "run", init=init, progress=False)
+        total = time.perf_counter() - t0
+    stamps = journal.groupby("iteration")["time"].max().sort_index().to_numpy()
+    per_iteration = np.diff(stamps)  # from one batch written to the next
+    return {
+        "journal_entries": int(len(journal)),
+        "seconds_per_iteration": [round(float(x), 2) for x in per_iteration],
+        "mean_seconds_per_iteration": round(float(np.mean(per_iteration)), 2),
+        "total_seconds": round(total, 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="Model file (default: bundled).")
@@ -52,6 +82,9 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--budget", type=int, default=500)
     parser.add_argument("--batch-size", type=int, default=10)
+    parser.add_argument(
+        "--timing-entries", type=int, default=1000, help="Journal size for the timing (0: skip)."
+    )
     args = parser.parse_args()
 
     model = MolVAE.load(args.model) if args.model else MolVAE.pretrained()
@@ -80,10 +113,16 @@ def main() -> None:
                 ),
                 "runs": runs,
             }
+    timing = None
+    if args.timing_entries:
+        log(f"iteration time with {args.timing_entries} journal entries")
+        timing = iteration_time(model, args.timing_entries, args.objectives[0])
+        log(f"  {timing['mean_seconds_per_iteration']} s per iteration")
     print(
         json.dumps(
             {
                 "benchmark": "optimize",
+                "iteration_timing": timing,
                 "budget": args.budget,
                 "batch_size": args.batch_size,
                 "seeds": args.seeds,

@@ -409,6 +409,11 @@ def info(model: ModelArg = None) -> None:
     n_train = 0 if vae.train_hashes is None else len(vae.train_hashes)
     console.print(f"trained on: {ck.get('data_source', '?')} ({n_train} molecules)")
     console.print(f"versions:   {ck.get('versions')}")
+    if ck.get("anomaly_threshold") is not None:
+        console.print(
+            f"anomaly threshold: neg_elbo > {ck['anomaly_threshold']:.2f} "
+            f"({ck.get('anomaly_quantile', 0.99):.0%} of its reference molecules)"
+        )
     if ck.get("history"):
         last = ck["history"][-1]
         console.print("last validation: " + ", ".join(f"{k}={v:.4g}" for k, v in last.items()))

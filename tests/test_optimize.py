@@ -104,6 +104,8 @@ def test_bo_run_writes_outputs_and_respects_budget_and_constraints(pretrained, t
     for name in ("journal.csv", "top.csv", "best_so_far.png", "report.html"):
         assert (tmp_path / name).exists()
     assert "<svg" in (tmp_path / "report.html").read_text()
+    gp_state = torch.load(tmp_path / "gp_state.pt", weights_only=True)  # resume's warm start
+    assert any("lengthscale" in k for k in gp_state)
     top = pd.read_csv(tmp_path / "top.csv")
     assert top["score"].iloc[0] == pytest.approx(journal["score"].max())
     with pytest.raises(UserError, match="already holds"):  # never overwrite a journal

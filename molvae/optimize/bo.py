@@ -110,6 +110,9 @@ class Optimizer:
     def _save_state(self) -> None:
         self.state.tr = asdict(self.tr)
         text = json.dumps(asdict(self.state))
+        if self.warm is not None:  # the GP's hyperparameters, the next fit's warm start
+            warm = self.warm
+            atomic_write(self.out / "gp_state.pt", lambda tmp: torch.save(warm, tmp))
         atomic_write(self.out / "state.json", lambda tmp: tmp.write_text(text))
 
     def _add(self, smiles: list[str], scores: np.ndarray, fallback: torch.Tensor | None) -> None:
@@ -192,6 +195,9 @@ class Optimizer:
         self.state = saved
         self.state.config = mine["config"]
         self.tr = TrustRegion(**saved.tr) if saved.tr else self.tr
+        gp_state = self.out / "gp_state.pt"
+        if gp_state.exists():  # continue from the same GP hyperparameters, not a cold fit
+            self.warm = torch.load(gp_state, weights_only=True)
         smiles = rows["smiles"].astype(str).tolist()
         self._add(smiles, rows[self.score_cols].to_numpy(dtype=float), None)
         self.used = oracle_calls(rows)
