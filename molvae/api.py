@@ -233,11 +233,36 @@ class MolVAE:
         )
 
     def sample(
-        self, n: int, temperature: float = 1.0, seed: int | None = None, progress: bool = False
+        self,
+        n: int,
+        temperature: float = 1.0,
+        seed: int | None = None,
+        progress: bool = False,
+        prior: str = "auto",
     ) -> list[str | None]:
-        """Sample ``n`` molecules: z from N(0, I), tokens drawn at ``temperature``."""
+        """Sample ``n`` molecules: z from the prior, tokens drawn at ``temperature``.
+
+        Args:
+            prior: ``standard`` draws z from N(0, I), the VAE's prior. ``fitted`` draws it from
+                a Gaussian fitted to the latent means of real molecules (see :meth:`fit_prior`):
+                with a small β the posteriors do not fill N(0, I), and z from its empty regions
+                decodes to atypical molecules (Ghosh et al. 2020, ex-post density estimation).
+                ``auto`` uses ``fitted`` when the model has one, else ``standard``.
+        """
         gen = self._generator(seed)
         z = torch.randn(n, self.latent_dim, generator=gen, device=self.device)
+        fitted = self.ckpt.get("latent_prior")
+        if prior not in ("auto", "standard", "fitted"):
+            raise UserError(f"Unknown prior '{prior}'; choose auto, standard or fitted.")
+        if prior == "fitted" and fitted is None:
+            raise UserError(
+                "This model has no fitted prior; use --prior standard, or store one with "
+                "`molvae export MODEL -o OUT --reference molecules.csv`."
+            )
+        if prior != "standard" and fitted is not None:
+            mean = fitted["mean"].to(self.device, torch.float32)
+            tril = fitted["scale_tril"].to(self.device, torch.float32)
+            z = mean + z @ tril.T  # (n, Z)
         return decode_latents(
             self.model,
             self.vocab,
@@ -285,6 +310,26 @@ class MolVAE:
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Per-molecule anomaly scores and flags; see :func:`molvae.anomaly.score`."""
         return anomaly.score(self, data, n_samples=n_samples, threshold=threshold, seed=seed)
+
+    def fit_prior(self, data: Any) -> None:
+        """Fit a full-covariance Gaussian to the latent means of ``data`` (molecules like the
+        training set) and keep it with the model, for ``sample(prior="fitted")``.
+
+        Raises:
+            UserError: Fewer usable molecules than twice the latent size.
+        """
+        ds, _ = self.prepare(data)
+        if len(ds) < 2 * self.latent_dim:
+            raise UserError(
+                f"Fitting a prior needs at least {2 * self.latent_dim} usable molecules, "
+                f"got {len(ds)}."
+            )
+        mu = self.encode_dataset(ds).double()  # (n, Z)
+        cov = torch.cov(mu.T) + 1e-4 * torch.eye(self.latent_dim, dtype=torch.float64)
+        self.ckpt["latent_prior"] = {
+            "mean": mu.mean(dim=0).float(),
+            "scale_tril": torch.linalg.cholesky(cov).float(),
+        }
 
     def calibrate(self, reference: Any, quantile: float = 0.99) -> float:
         """Set the anomaly threshold from reference molecules (:func:`molvae.anomaly.calibrate`)."""

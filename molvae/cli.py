@@ -94,12 +94,13 @@ def sample(
     ] = None,
     temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 1.0,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    prior: Annotated[str, typer.Option(help="auto, standard (N(0, I)) or fitted.")] = "auto",
 ) -> None:
     """Sample molecules from the prior; prints valid / unique / novel fractions."""
     from molvae.metrics import fraction_unique, fraction_valid, novelty
 
     vae = _load(model)
-    smiles = vae.sample(n, temperature=temperature, seed=seed, progress=True)
+    smiles = vae.sample(n, temperature=temperature, seed=seed, progress=True, prior=prior)
     frame = pd.DataFrame({"smiles": [s or "" for s in smiles]})
     if output is not None:
         frame.to_csv(output, index=False)
@@ -183,6 +184,7 @@ def evaluate(
     fcd: Annotated[bool, typer.Option(help="Compute FCD/Test (needs fcd_torch).")] = True,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="JSON to write.")] = None,
     cache_dir: Annotated[Path | None, typer.Option(help="Cache folder.")] = None,
+    prior: Annotated[str, typer.Option(help="auto, standard (N(0, I)) or fitted.")] = "auto",
 ) -> None:
     """MOSES metrics (valid, unique@k, FCD/Test, SNN/Test, Frag/Test, Scaf/Test, IntDiv,
     Filters, Novelty), reconstruction, active units and property accuracy."""
@@ -193,7 +195,7 @@ def evaluate(
 
     vae = _load(model)
     result = run_evaluation(
-        vae, test, train, n, n_recon, seed, fcd, str(cache_dir) if cache_dir else None
+        vae, test, train, n, n_recon, seed, fcd, str(cache_dir) if cache_dir else None, prior=prior
     )
     print_table(result)
     if output is not None:
@@ -234,6 +236,9 @@ def optimize(
     similar_to: Annotated[str | None, typer.Option(help="Stay similar to this SMILES.")] = None,
     min_similarity: Annotated[float, typer.Option(help="Tanimoto to --similar-to.")] = 0.4,
     pains: Annotated[bool, typer.Option(help="Reject PAINS alerts.")] = False,
+    retrain_every: Annotated[
+        int, typer.Option(help="Fine-tune the VAE on rank-weighted results every N calls.")
+    ] = 0,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/journal.csv.")] = False,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
@@ -258,6 +263,7 @@ def optimize(
         similar_to=similar_to,
         min_similarity=min_similarity,
         pains=pains,
+        retrain_every=retrain_every,
         seed=seed,
     )
     journal = run_optimize(specs, _load(model), cfg, out, init, resume)
@@ -383,16 +389,23 @@ def export(
     half: Annotated[bool, typer.Option(help="Store weights as float16 (half the size).")] = False,
     reference: Annotated[
         Path | None,
-        typer.Option(help="In-domain molecules that set the stored anomaly threshold."),
+        typer.Option(
+            help="Molecules like the training data (held out): fit the sampling prior and set "
+            "the anomaly threshold."
+        ),
     ] = None,
     quantile: Annotated[float, typer.Option(help="Reference quantile used as threshold.")] = 0.99,
 ) -> None:
-    """Write a slim model file for sharing: no optimiser state, optional float16 weights and a
-    stored anomaly threshold for `molvae score`."""
+    """Write a slim model file for sharing: no optimiser state, optional float16 weights and,
+    from reference molecules, a fitted sampling prior and an anomaly threshold."""
     vae = _load(model)
     if reference is not None:
+        vae.fit_prior(reference)
         threshold = vae.calibrate(reference, quantile)
-        console.print(f"anomaly threshold (neg_elbo, {quantile:.0%} of reference): {threshold:.2f}")
+        console.print(
+            f"fitted prior from {reference}; anomaly threshold (neg_elbo, {quantile:.0%} of "
+            f"reference): {threshold:.2f}"
+        )
     vae.save(output, half=half)
     console.print(f"Model -> {output} ({output.stat().st_size / 1e6:.1f} MB)")
 

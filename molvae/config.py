@@ -214,6 +214,9 @@ class OptimizeConfig:
         min_similarity: Smallest Tanimoto similarity (Morgan r=2) to ``similar_to``.
         pains: Constraint: reject molecules with a PAINS alert.
         top_k: Molecules listed in ``top.csv`` and the report.
+        retrain_every: Fine-tune the VAE on the rank-weighted molecules scored so far after
+            every this many oracle calls (weighted retraining, Tripp et al. 2020); 0: never.
+        retrain_steps: Optimiser steps of each fine-tuning.
         seed: Seed of every random choice.
     """
 
@@ -233,6 +236,8 @@ class OptimizeConfig:
     min_similarity: float = 0.4
     pains: bool = False
     top_k: int = 20
+    retrain_every: int = 0
+    retrain_steps: int = 100
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -240,6 +245,7 @@ class OptimizeConfig:
         _require(self.batch_size >= 1, "batch_size must be at least 1")
         _require(self.n_init >= 2, "n_init must be at least 2")
         _require(self.method in METHODS, f"method must be one of {', '.join(METHODS)}")
+        _require(self.retrain_every >= 0, "retrain_every must be 0 (off) or positive")
 
 
 @dataclass

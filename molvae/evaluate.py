@@ -69,6 +69,7 @@ def evaluate(
     use_fcd: bool = True,
     cache: str | None = None,
     progress: bool = True,
+    prior: str = "auto",
 ) -> dict[str, float]:
     """Evaluate a model the MOSES way.
 
@@ -82,6 +83,7 @@ def evaluate(
         seed: Sampling seed.
         use_fcd: Compute ``FCD/Test`` (needs the ``fcd_torch`` package).
         cache: Cache folder for tokenised sets and reference statistics.
+        prior: The latent distribution sampled from (see :meth:`MolVAE.sample`).
 
     Returns:
         The MOSES keys, plus ``recon_exact``, ``active_units`` and ``r2_<prop>``/``mae_<prop>``.
@@ -100,7 +102,7 @@ def evaluate(
     if train is not None:
         train_cfg = dataclasses.replace(cfg, properties=[])
         in_train = set(load_dataset(train, train_cfg, progress=progress).smiles)
-    generated = model.sample(n, seed=seed, progress=progress)
+    generated = model.sample(n, seed=seed, progress=progress, prior=prior)
     result = metrics.moses_metrics(generated, ref, in_train, fcd)
 
     rng = np.random.default_rng(seed)

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from molvae.chem import to_mol
@@ -173,6 +174,9 @@ def test_score_needs_a_threshold_then_flags_out_of_domain_rows(trained, tmp_path
     )
     assert exported.exit_code == 0, exported.output
     assert slim.stat().st_size < model.stat().st_size
+    exported_ckpt = torch.load(slim, weights_only=True)
+    assert exported_ckpt["latent_prior"]["scale_tril"].shape == (16, 16)  # tiny: 16-d latent
+    assert exported_ckpt["anomaly_threshold"] > 0
 
     out = tmp_path / "scores.csv"
     result = runner.invoke(

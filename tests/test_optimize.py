@@ -1,3 +1,4 @@
+import json
 import os
 import signal
 import subprocess
@@ -9,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from molvae import UserError
+from molvae import MolVAE, UserError
 from molvae.chem import PROPERTIES, fingerprint, to_mol
 from molvae.config import OptimizeConfig
 from molvae.optimize.bo import Optimizer, TrustRegion, optimize
@@ -186,3 +187,30 @@ def test_killed_run_resumes_without_duplicates_or_losses(tmp_path):
     assert len(after) == 45
     assert after["smiles"].is_unique
     pd.testing.assert_frame_equal(after.iloc[: len(before)], before)  # nothing lost
+
+
+def test_rank_weights_favour_the_best_and_sum_to_one():
+    from molvae.optimize.retrain import rank_weights
+
+    w = rank_weights(np.array([0.1, 0.9, 0.5]), k=0.1)
+    assert w.sum() == pytest.approx(1.0)
+    assert w[1] > w[2] > w[0]
+    assert w[1] / w[2] == pytest.approx((0.3 + 1) / 0.3)  # 1 / (kN + rank), kN = 0.3
+
+
+def test_weighted_retraining_fine_tunes_a_copy_and_resumes_with_it(pretrained, tmp_path):
+    before = {k: v.clone() for k, v in pretrained.model.state_dict().items()}
+    cfg = OptimizeConfig(budget=30, batch_size=5, n_init=10, retrain_every=10, retrain_steps=5)
+    journal = optimize("qed", pretrained, cfg, tmp_path, progress=False)
+    assert len(journal) == 30 and journal["smiles"].is_unique
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["retrains"] >= 1
+    tuned = MolVAE.load(tmp_path / "model.pt")
+    changed = [k for k, v in tuned.model.state_dict().items() if not torch.equal(v, before[k])]
+    assert changed  # the saved model was fine-tuned ...
+    for k, v in pretrained.model.state_dict().items():  # ... and the caller's was not touched
+        assert torch.equal(v, before[k])
+    longer = OptimizeConfig(budget=40, batch_size=5, n_init=10, retrain_every=10, retrain_steps=5)
+    extended = optimize("qed", pretrained, longer, tmp_path, resume=True, progress=False)
+    assert len(extended) == 40 and extended["smiles"].is_unique
+    assert json.loads((tmp_path / "state.json").read_text())["retrains"] > state["retrains"]

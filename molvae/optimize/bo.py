@@ -25,7 +25,7 @@ from molvae.files import atomic_write
 from molvae.optimize.constraints import Constraints
 from molvae.optimize.journal import GIVEN, Journal, oracle_calls, score_columns
 from molvae.optimize.objectives import Objective
-from molvae.optimize.pareto import hypervolume, reference_point
+from molvae.optimize.pareto import balanced, hypervolume, reference_point
 from molvae.optimize.proposals import propose_bo, propose_gradient, propose_random
 from molvae.optimize.surrogate import TrustRegion
 from molvae.progress import console, progress_bar
@@ -45,6 +45,8 @@ class _State:
     lo: list[float] | None = None  # the data box mapping latents to the unit cube
     hi: list[float] | None = None
     ref_point: list[float] | None = None  # hypervolume origin, with several objectives
+    retrained_at: int = 0  # oracle calls at the last fine-tuning (model.pt holds the model)
+    retrains: int = 0
     tr: dict | None = None
     rejected: dict[str, int] = field(default_factory=dict)
 
@@ -194,6 +196,8 @@ class Optimizer:
             )
         self.state = saved
         self.state.config = mine["config"]
+        if saved.retrains and (self.out / "model.pt").exists():  # the fine-tuned model
+            self.model = MolVAE.load(self.out / "model.pt", device=str(self.model.device))
         self.tr = TrustRegion(**saved.tr) if saved.tr else self.tr
         gp_state = self.out / "gp_state.pt"
         if gp_state.exists():  # continue from the same GP hyperparameters, not a cold fit
@@ -257,6 +261,34 @@ class Optimizer:
             self._to_unit(self.x), self.y, q, cfg, self.tr, self.warm, ref
         )
         return self._from_unit(cand)
+
+    def _retrain(self, seed: int) -> None:
+        """Weighted retraining: fine-tune a copy of the VAE on the scored molecules, save it
+        as ``model.pt``, and move every scored molecule to its new latent point."""
+        import copy
+
+        from molvae.optimize.retrain import finetune, rank_weights
+
+        rows = self.journal.read()
+        y = rows[self.score_cols].to_numpy(dtype=float)
+        ok = np.isfinite(y).all(axis=1)
+        smiles = rows.loc[ok, "smiles"].astype(str).tolist()
+        if len(smiles) < 2:
+            return
+        weights = rank_weights(balanced(torch.from_numpy(y[ok])).numpy())
+        if self.state.retrains == 0:  # never change the caller's model
+            self.model = copy.deepcopy(self.model)
+        finetune(self.model, smiles, weights, self.cfg.retrain_steps, seed)
+        self.model.save(self.out / "model.pt")
+        # The latent space moved: re-encode, new data box, cold GP fit.
+        self.x = torch.zeros(0, self.d, dtype=torch.float64)
+        self.y = torch.zeros(0, len(self.objectives), dtype=torch.float64)
+        self._add(smiles, y[ok], None)
+        span = (self.x.max(0).values - self.x.min(0).values).clamp(min=1e-3)
+        self.lo, self.hi = self.x.min(0).values - 0.1 * span, self.x.max(0).values + 0.1 * span
+        self.state.lo, self.state.hi = self.lo.tolist(), self.hi.tolist()
+        self.warm = None
+        self.state.retrained_at, self.state.retrains = self.used, self.state.retrains + 1
 
     def _progress_value(self) -> float:
         """The best score, or with several objectives the hypervolume of the front."""
@@ -356,6 +388,8 @@ class Optimizer:
                     best = self._progress_value()
                     self.tr.update(best > best_before + 1e-3 * abs(best_before))
                 self.state.iteration = it
+                if cfg.retrain_every and self.used - self.state.retrained_at >= cfg.retrain_every:
+                    self._retrain(seed)
                 self._save_state()
                 label = "best" if self.y.shape[1] == 1 else "hypervolume"
                 bar.status(
