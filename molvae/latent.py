@@ -71,10 +71,13 @@ def interpolate(
     Returns:
         ``step``, ``t``, ``smiles`` (greedy decode), ``similarity_to_a``, ``similarity_to_b``.
     """
-    z = vae.encode([a, b])
+    ends = vae.prepare([a, b])[0]
+    if len(ends) < 2:
+        vae.encode([a, b])  # raises the UserError that names the unusable molecule
+    z = vae.encode_dataset(ends)
     path = interpolation_path(z[0], z[1], steps, method)
     smiles = vae.decode(path)
-    ca, cb = vae.prepare([a, b])[0].smiles
+    ca, cb = ends.smiles
     return pd.DataFrame(
         {
             "step": np.arange(steps),

@@ -231,13 +231,18 @@ class Optimizer:
                     "Fewer than two starting molecules could be scored; give an --init file "
                     "with valid molecules or check the objective."
                 )
-            span = (self.x.max(0).values - self.x.min(0).values).clamp(min=1e-3)
-            self.state.lo = (self.x.min(0).values - 0.1 * span).tolist()
-            self.state.hi = (self.x.max(0).values + 0.1 * span).tolist()
+            self._set_box()
             self.state.ref_point = reference_point(self.y.numpy()).tolist()
         self.lo = torch.tensor(self.state.lo, dtype=torch.float64)
         self.hi = torch.tensor(self.state.hi, dtype=torch.float64)
         self._save_state()
+
+    def _set_box(self) -> None:
+        """The data box (the scored latents' range plus 10 % each side) that maps latents to
+        the unit cube, kept in the state so a resumed run uses the same one."""
+        lo, hi = self.x.min(0).values, self.x.max(0).values
+        span = (hi - lo).clamp(min=1e-3)
+        self.state.lo, self.state.hi = (lo - 0.1 * span).tolist(), (hi + 0.1 * span).tolist()
 
     # -- proposals -----------------------------------------------------------------------------
 
@@ -284,9 +289,9 @@ class Optimizer:
         self.x = torch.zeros(0, self.d, dtype=torch.float64)
         self.y = torch.zeros(0, len(self.objectives), dtype=torch.float64)
         self._add(smiles, y[ok], None)
-        span = (self.x.max(0).values - self.x.min(0).values).clamp(min=1e-3)
-        self.lo, self.hi = self.x.min(0).values - 0.1 * span, self.x.max(0).values + 0.1 * span
-        self.state.lo, self.state.hi = self.lo.tolist(), self.hi.tolist()
+        self._set_box()
+        self.lo = torch.tensor(self.state.lo, dtype=torch.float64)
+        self.hi = torch.tensor(self.state.hi, dtype=torch.float64)
         self.warm = None
         self.state.retrained_at, self.state.retrains = self.used, self.state.retrains + 1
 
