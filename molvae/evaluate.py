@@ -17,45 +17,72 @@ from molvae import metrics
 from molvae.api import MolVAE
 from molvae.chem import PROPERTIES
 from molvae.config import DataConfig
-from molvae.data import cache_dir, load_dataset
+from molvae.data import cache_dir, load_dataset, read_table
 from molvae.files import atomic_write
 from molvae.progress import console
 
 #: Bump when the reference statistics change meaning, so old caches are not reused.
-REF_VERSION = 1
+#: 2: MOSES's exact Frag/Filters/IntDiv2 definitions and the Wasserstein property values.
+REF_VERSION = 2
 
 
-def _ref_cache_path(smiles: list[str], cfg: DataConfig, with_fcd: bool) -> Path:
+def _cache_path(kind: str, smiles: list[str], cfg: DataConfig, *flags: object) -> Path:
     h = hashlib.sha256("\n".join(smiles).encode())
-    h.update(f"{REF_VERSION}:{with_fcd}".encode())
-    return cache_dir(cfg) / f"ref-{h.hexdigest()[:24]}.npz"
+    h.update(f"{REF_VERSION}:{flags}".encode())
+    return cache_dir(cfg) / f"{kind}-{h.hexdigest()[:24]}.npz"
 
 
-def reference_stats(smiles: list[str], cfg: DataConfig, fcd=None) -> metrics.ReferenceStats:
+def reference_stats(
+    smiles: list[str], cfg: DataConfig, fcd=None, with_distributions: bool = True
+) -> metrics.ReferenceStats:
     """Statistics of a reference set, read from the cache or computed and cached."""
-    path = _ref_cache_path(smiles, cfg, fcd is not None)
+    path = _cache_path("ref", smiles, cfg, fcd is not None, with_distributions)
     if path.exists():
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(z["meta"].tobytes().decode())
             fps = np.unpackbits(z["fps"], axis=1)[:, : metrics.FP_BITS]
             fcd_stats = {"mu": z["fcd_mu"], "sigma": z["fcd_sigma"]} if "fcd_mu" in z else None
+            dists = {k: z[f"dist_{k}"] for k in metrics.DISTRIBUTIONS if f"dist_{k}" in z}
         return metrics.ReferenceStats(
-            fps, Counter(meta["fragments"]), Counter(meta["scaffolds"]), fcd_stats
+            fps, Counter(meta["fragments"]), Counter(meta["scaffolds"]), dists, fcd_stats
         )
     console.print(f"Computing reference statistics for {len(smiles)} molecules (cached after).")
-    stats = metrics.ReferenceStats.compute(smiles, fcd)
+    stats = metrics.ReferenceStats.compute(smiles, fcd, with_distributions)
     arrays = {
         "fps": np.packbits(stats.fps, axis=1),
         "meta": np.frombuffer(
             json.dumps({"fragments": stats.fragments, "scaffolds": stats.scaffolds}).encode(),
             dtype=np.uint8,
         ),
+        **{f"dist_{k}": v for k, v in stats.distributions.items()},
     }
     if stats.fcd is not None:
         arrays["fcd_mu"] = np.asarray(stats.fcd["mu"])
         arrays["fcd_sigma"] = np.asarray(stats.fcd["sigma"])
     atomic_write(path, lambda tmp: np.savez(tmp, **arrays))
     return stats
+
+
+def training_set(path: str | os.PathLike, cfg: DataConfig) -> set[str]:
+    """The canonical SMILES of a training table, for ``Novelty`` (canonicalised once, cached)."""
+    table = read_table(path)
+    raw = table.frame[table.smiles_col].astype(str).tolist()
+    cached = _cache_path("train", raw, cfg)
+    if cached.exists():
+        with np.load(cached, allow_pickle=False) as z:
+            return set(z["smiles"].tobytes().decode().split("\n"))
+    console.print(f"Canonicalising {len(raw)} training molecules for Novelty (cached after).")
+    smiles = set(metrics.canonical_valid(raw))
+    text = np.frombuffer("\n".join(sorted(smiles)).encode(), dtype=np.uint8)
+    atomic_write(cached, lambda tmp: np.savez(tmp, smiles=text))
+    return smiles
+
+
+def default_train(test: str | os.PathLike) -> Path | None:
+    """MOSES's ``train.csv.gz`` when ``test`` is MOSES's test file beside it, else ``None``."""
+    test = Path(test)
+    beside = test.parent / "train.csv.gz"
+    return beside if test.name.startswith("test") and beside.exists() else None
 
 
 @torch.no_grad()
@@ -70,23 +97,28 @@ def evaluate(
     cache: str | None = None,
     progress: bool = True,
     prior: str = "auto",
+    test_scaffolds: str | os.PathLike | None = None,
 ) -> dict[str, float]:
     """Evaluate a model the MOSES way.
 
     Args:
         model: The model.
         test: The reference (test) SMILES table.
-        train: The training table for ``Novelty``; ``None`` uses the hashes stored in the
-            checkpoint.
+        train: The training table for ``Novelty``; ``None`` uses MOSES's ``train.csv.gz`` when
+            ``test`` is MOSES's test file beside it, else the hashes stored in the checkpoint
+            (the model's own training set).
         n: Molecules to sample.
         n_recon: Test molecules used for reconstruction, active units and property accuracy.
         seed: Sampling seed.
         use_fcd: Compute ``FCD/Test`` (needs the ``fcd_torch`` package).
         cache: Cache folder for tokenised sets and reference statistics.
         prior: The latent distribution sampled from (see :meth:`MolVAE.sample`).
+        test_scaffolds: The scaffold test set (e.g. MOSES's ``test_scaffolds.csv.gz``) for the
+            ``/TestSF`` keys; skipped if ``None``.
 
     Returns:
-        The MOSES keys, plus ``recon_exact``, ``active_units`` and ``r2_<prop>``/``mae_<prop>``.
+        The MOSES keys (see :func:`molvae.metrics.moses_metrics`), plus ``recon_exact``,
+        ``active_units`` and ``r2_<prop>``/``mae_<prop>``.
     """
     computed = [p for p in model.property_names if p in PROPERTIES]
     cfg = dataclasses.replace(
@@ -97,13 +129,20 @@ def evaluate(
     if use_fcd and fcd is None:
         console.print("fcd_torch is not installed: FCD/Test skipped (pip install molvae[fcd]).")
     ref = reference_stats(test_ds.smiles, cfg, fcd)
+    ref_sf = None
+    if test_scaffolds is not None:
+        sf_smiles = load_dataset(test_scaffolds, cfg, progress=progress).smiles
+        ref_sf = reference_stats(sf_smiles, cfg, fcd, with_distributions=False)
 
-    in_train = model.in_training_set
+    train = train if train is not None else default_train(test)
     if train is not None:
-        train_cfg = dataclasses.replace(cfg, properties=[])
-        in_train = set(load_dataset(train, train_cfg, progress=progress).smiles)
+        console.print(f"Novelty against {train}.")
+        in_train = training_set(train, cfg)
+    else:
+        console.print("Novelty against the model's own training set.")
+        in_train = model.in_training_set
     generated = model.sample(n, seed=seed, progress=progress, prior=prior)
-    result = metrics.moses_metrics(generated, ref, in_train, fcd)
+    result = metrics.moses_metrics(generated, ref, in_train, fcd, ref_scaffolds=ref_sf)
 
     rng = np.random.default_rng(seed)
     sub = test_ds.subset(np.sort(rng.permutation(len(test_ds))[:n_recon]))

@@ -1,8 +1,12 @@
 """Generation metrics with the MOSES names and definitions (Polykovskiy et al. 2020).
 
-Keys: ``valid``, ``unique@k``, ``FCD/Test``, ``SNN/Test``, ``Frag/Test``, ``Scaf/Test``,
-``IntDiv``, ``IntDiv2``, ``Filters``, ``Novelty``. Fingerprints are Morgan radius 2, 1024 bits,
-as in MOSES. Reference-set statistics (:class:`ReferenceStats`) are computed once and cached.
+:func:`moses_metrics` returns what molsets 0.3.1's ``get_all_metrics`` returns for the same
+inputs (``tests/test_metrics_golden.py`` checks every key against the official values):
+``valid``, ``unique@k``, ``FCD``/``SNN``/``Frag``/``Scaf`` against the test set (``/Test``) and,
+when given, the scaffold test set (``/TestSF``), ``IntDiv``, ``IntDiv2``, ``Filters``, the
+Wasserstein distances ``logP``, ``SA``, ``QED``, ``weight``, and ``Novelty``. As in MOSES, every
+metric after ``valid`` is computed over the canonical SMILES of the valid molecules, duplicates
+included, and a metric MOSES cannot compute (an empty set) is ``nan``.
 """
 
 from __future__ import annotations
@@ -14,35 +18,62 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from rdkit import Chem
-from rdkit.Chem import BRICS
+from rdkit.Chem import QED, Crippen, Descriptors
 from rdkit.Chem.Scaffolds import MurckoScaffold
+from scipy.stats import wasserstein_distance
 
-from molvae.chem import pains_catalog, to_mol, without_rdkit_log
+from molvae.chem import fingerprint, sa_score, without_rdkit_log
+from molvae.filters import passes_filters
 
+#: Morgan fingerprints for SNN and IntDiv: radius 2, 1024 bits, as in MOSES.
 FP_BITS = 1024
+
+#: The property distributions compared by Wasserstein distance, with MOSES's definitions.
+DISTRIBUTIONS: dict[str, Callable[[Chem.Mol], float]] = {
+    "logP": Crippen.MolLogP,
+    "SA": sa_score,
+    "QED": QED.qed,
+    "weight": Descriptors.MolWt,
+}
+
+InTrain = Callable[[list[str]], np.ndarray] | set[str]
+
+
+def moses_mol(smiles: str | None) -> Chem.Mol | None:
+    """Parse a SMILES as MOSES does: ``None`` for ``None``, ``""`` or anything RDKit rejects."""
+    if not smiles:
+        return None
+    with without_rdkit_log():
+        mol = Chem.MolFromSmiles(smiles)
+    return mol
+
+
+def canonical_valid(generated: Sequence[str | None]) -> list[str]:
+    """The canonical SMILES of the valid molecules, in order, duplicates kept."""
+    mols = (moses_mol(s) for s in generated)
+    return [Chem.MolToSmiles(m) for m in mols if m is not None]
 
 
 def fraction_valid(generated: Sequence[str | None]) -> float:
-    """``valid``: the fraction of generated molecules that are valid (not ``None``/empty)."""
+    """``valid``: the fraction of generated strings that parse (``""`` and ``None`` do not)."""
     if not generated:
-        return 0.0
-    return sum(1 for s in generated if s and to_mol(s) is not None) / len(generated)
+        return float("nan")
+    return sum(moses_mol(s) is not None for s in generated) / len(generated)
 
 
 def fraction_unique(generated: Sequence[str | None], k: int | None = None) -> float:
     """``unique@k``: distinct molecules among the first ``k`` valid ones (all if ``None``).
 
-    As in MOSES, when fewer than ``k`` valid molecules exist the fraction is taken over those.
+    Expects canonical SMILES (``None``/``""`` entries are skipped). As in MOSES, when fewer than
+    ``k`` valid molecules exist the fraction is taken over those.
     """
     valid = [s for s in generated if s]
     if k is not None:
         valid = valid[:k]
-    return len(set(valid)) / len(valid) if valid else 0.0
+    return len(set(valid)) / len(valid) if valid else float("nan")
 
 
-def novelty(
-    generated: Sequence[str | None], in_train: Callable[[list[str]], np.ndarray] | set[str]
-) -> float:
+def novelty(generated: Sequence[str | None], in_train: InTrain) -> float:
     """``Novelty``: the fraction of distinct valid molecules not found in the training set.
 
     Args:
@@ -52,7 +83,7 @@ def novelty(
     """
     unique = sorted({s for s in generated if s})
     if not unique:
-        return 0.0
+        return float("nan")
     if isinstance(in_train, set):
         seen = np.array([s in in_train for s in unique])
     else:
@@ -89,21 +120,21 @@ def active_units(mu: torch.Tensor, threshold: float = 0.01) -> int:
 # Fingerprint similarity
 
 
-def fingerprints(smiles: Sequence[str]) -> np.ndarray:
-    """Morgan (r=2, 1024 bits) fingerprints as a `n x 1024` uint8 0/1 matrix."""
-    from rdkit.Chem import rdFingerprintGenerator
-
-    gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=FP_BITS)
-    out = np.zeros((len(smiles), FP_BITS), dtype=np.uint8)
-    for i, s in enumerate(smiles):
-        m = to_mol(s)
-        if m is not None:
-            out[i] = gen.GetFingerprintAsNumPy(m)
+def fingerprints(mols: Sequence[Chem.Mol | str | None]) -> np.ndarray:
+    """Morgan (r=2, 1024 bits) fingerprints as a `n x 1024` uint8 0/1 matrix (zeros if invalid)."""
+    out = np.zeros((len(mols), FP_BITS), dtype=np.uint8)
+    for i, m in enumerate(mols):
+        fp = fingerprint(m, radius=2, n_bits=FP_BITS)
+        if fp is not None:
+            out[i, list(fp.GetOnBits())] = 1
     return out
 
 
 def _tanimoto_blocks(a: np.ndarray, b: np.ndarray, block: int = 1024):
-    """Yield ``(rows, sims)``: Tanimoto of a-row blocks against all of ``b`` (`len(rows) x n_b`)."""
+    """Yield ``(rows, sims)``: Tanimoto of a-row blocks against all of ``b`` (`len(rows) x n_b`).
+
+    Two empty fingerprints count as identical (similarity 1), as in MOSES.
+    """
     tb = torch.from_numpy(b).float()  # (Nb, F)
     nb = tb.sum(1)  # (Nb,)
     for start in range(0, len(a), block):
@@ -116,93 +147,75 @@ def _tanimoto_blocks(a: np.ndarray, b: np.ndarray, block: int = 1024):
 
 def snn(gen_fps: np.ndarray, ref_fps: np.ndarray) -> float:
     """``SNN``: mean Tanimoto similarity of each generated molecule to its nearest reference."""
+    if len(gen_fps) == 0:
+        return float("nan")
     best = np.zeros(len(gen_fps))
     for rows, sims in _tanimoto_blocks(gen_fps, ref_fps):
         best[rows] = sims.max(dim=1).values.numpy()
-    return float(best.mean()) if len(best) else 0.0
+    return float(best.mean())
 
 
 def internal_diversity(fps: np.ndarray, p: int = 1) -> float:
-    """``IntDiv_p``: ``1 - (mean over all pairs of T^p)^(1/p)`` over the generated set."""
+    """``IntDiv_p``: ``1 - mean_i (mean_j T(i, j)^p)^(1/p)`` over the generated set, as MOSES."""
     if len(fps) == 0:
-        return 0.0
-    total = 0.0
-    for _, sims in _tanimoto_blocks(fps, fps):
-        total += float(sims.double().pow(p).sum())
-    return float(1.0 - (total / len(fps) ** 2) ** (1.0 / p))
+        return float("nan")
+    per_mol = np.zeros(len(fps))
+    for rows, sims in _tanimoto_blocks(fps, fps):
+        per_mol[rows] = sims.double().pow(p).mean(dim=1).numpy()
+    return float(1.0 - np.mean(per_mol ** (1.0 / p)))
 
 
 # ---------------------------------------------------------------------------------------------
-# Fragments, scaffolds, filters
+# Fragments, scaffolds, property distributions
 
 
-def fragments(smiles: Sequence[str]) -> Counter:
-    """Counts of BRICS fragments (canonical SMILES with dummy atoms) over a set of molecules."""
+def fragments(mols: Sequence[Chem.Mol]) -> Counter:
+    """Counts of BRICS fragments (canonical SMILES with labelled dummy atoms), as MOSES."""
     counts: Counter = Counter()
     with without_rdkit_log():
-        for s in smiles:
-            m = to_mol(s)
-            if m is not None:
-                counts.update(Chem.MolToSmiles(BRICS.BreakBRICSBonds(m)).split("."))
+        for m in mols:
+            counts.update(Chem.MolToSmiles(Chem.FragmentOnBRICSBonds(m)).split("."))
     return counts
 
 
-def scaffolds(smiles: Sequence[str], min_rings: int = 2) -> Counter:
-    """Counts of Bemis-Murcko scaffolds with at least ``min_rings`` rings (as MOSES)."""
-    counts: Counter = Counter()
+def scaffold(mol: Chem.Mol, min_rings: int = 2) -> str | None:
+    """The Bemis-Murcko scaffold's SMILES if it has at least ``min_rings`` rings, else ``None``."""
+    try:
+        scaf = MurckoScaffold.GetScaffoldForMol(mol)
+    except (ValueError, RuntimeError):
+        return None
+    text = Chem.MolToSmiles(scaf)
+    return text if text and scaf.GetRingInfo().NumRings() >= min_rings else None
+
+
+def scaffolds(mols: Sequence[Chem.Mol]) -> Counter:
+    """Counts of the scaffolds of :func:`scaffold` over a set of molecules."""
     with without_rdkit_log():
-        for s in smiles:
-            m = to_mol(s)
-            if m is None:
-                continue
-            try:
-                scaf = MurckoScaffold.GetScaffoldForMol(m)
-            except Exception:
-                continue
-            text = Chem.MolToSmiles(scaf)
-            if text and scaf.GetRingInfo().NumRings() >= min_rings:
-                counts[text] += 1
+        counts = Counter(scaffold(m) for m in mols)
+    counts.pop(None, None)
     return counts
 
 
 def cosine_similarity(a: Counter, b: Counter) -> float:
-    """Cosine similarity of two count vectors over the union of their keys."""
-    keys = set(a) | set(b)
-    if not keys:
-        return 0.0
+    """Cosine similarity of two count vectors over the union of keys (``nan`` if one is empty)."""
+    if not a or not b:
+        return float("nan")
+    keys = sorted(set(a) | set(b))
     va = np.array([a.get(k, 0) for k in keys], dtype=np.float64)
     vb = np.array([b.get(k, 0) for k in keys], dtype=np.float64)
-    denom = np.linalg.norm(va) * np.linalg.norm(vb)
-    return float(va @ vb / denom) if denom else 0.0
+    return float(va @ vb / (np.linalg.norm(va) * np.linalg.norm(vb)))
 
 
-_ALLOWED = {"C", "N", "S", "O", "F", "Cl", "Br", "H"}
+def distributions(mols: Sequence[Chem.Mol]) -> dict[str, np.ndarray]:
+    """The values of each :data:`DISTRIBUTIONS` property over a set of molecules."""
+    return {
+        name: np.array([f(m) for m in mols], dtype=np.float64) for name, f in DISTRIBUTIONS.items()
+    }
 
 
-def passes_filters(smiles: str) -> bool:
-    """MOSES's filter rules: no ring of 8+ atoms, no charge, only C N S O F Cl Br H, no PAINS.
-
-    MOSES also applies its own list of medicinal-chemistry SMARTS (``mcf.csv``), which is not
-    part of RDKit; molvae uses RDKit's PAINS catalogue (the same WEHI PAINS set MOSES uses)
-    and leaves that list out, so ``Filters`` can read slightly higher than MOSES would report.
-    """
-    m = to_mol(smiles)
-    if m is None:
-        return False
-    if any(len(r) >= 8 for r in m.GetRingInfo().AtomRings()):
-        return False
-    if any(a.GetFormalCharge() != 0 for a in m.GetAtoms()):
-        return False
-    if any(a.GetSymbol() not in _ALLOWED for a in m.GetAtoms()):
-        return False
-    return not pains_catalog().HasMatch(m)
-
-
-def fraction_passes_filters(smiles: Sequence[str]) -> float:
-    """``Filters``: the fraction of (valid) molecules that pass :func:`passes_filters`."""
-    if not smiles:
-        return 0.0
-    return sum(passes_filters(s) for s in smiles) / len(smiles)
+def fraction_passes_filters(mols: Sequence[Chem.Mol]) -> float:
+    """``Filters``: the fraction of molecules that pass MOSES's filters (:mod:`molvae.filters`)."""
+    return float(np.mean([passes_filters(m) for m in mols])) if len(mols) else float("nan")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -216,24 +229,39 @@ class ReferenceStats:
     fps: np.ndarray  # `n x 1024` uint8
     fragments: Counter
     scaffolds: Counter
+    distributions: dict[str, np.ndarray]  # DISTRIBUTIONS name -> `n` values
     fcd: dict | None  # {"mu": ..., "sigma": ...} from fcd_torch, or None without it
 
     @classmethod
-    def compute(cls, smiles: Sequence[str], fcd_model=None) -> ReferenceStats:
+    def compute(
+        cls, smiles: Sequence[str], fcd_model=None, with_distributions: bool = True
+    ) -> ReferenceStats:
+        """Statistics of a set of (valid) reference SMILES.
+
+        Args:
+            smiles: The reference molecules.
+            fcd_model: The model from :func:`fcd_model`; no FCD statistics if ``None``.
+            with_distributions: Compute the property values for the Wasserstein keys (MOSES
+                compares them with the test set only, not with the scaffold test set).
+        """
+        mols = [m for m in (moses_mol(s) for s in smiles) if m is not None]
         return cls(
-            fps=fingerprints(smiles),
-            fragments=fragments(smiles),
-            scaffolds=scaffolds(smiles),
+            fps=fingerprints(mols),
+            fragments=fragments(mols),
+            scaffolds=scaffolds(mols),
+            distributions=distributions(mols) if with_distributions else {},
             fcd=fcd_stats(fcd_model, smiles) if fcd_model is not None else None,
         )
 
 
-def fcd_stats(fcd, smiles: Sequence[str], chunk: int = 5000) -> dict:
-    """Mean and covariance of ChemNet activations, computed in chunks.
+def fcd_stats(fcd, smiles: Sequence[str], chunk: int = 5000) -> dict | None:
+    """Mean and covariance of ChemNet activations, computed in chunks (``None`` under 2 SMILES).
 
     Same result as ``fcd_torch``'s ``precalc``, whose all-at-once pass needs tens of GB of
     memory for the 176 k molecules of MOSES test.
     """
+    if len(smiles) < 2:
+        return None
     parts = [fcd.get_predictions(list(smiles[i : i + chunk])) for i in range(0, len(smiles), chunk)]
     acts = np.concatenate(parts).astype(np.float64)  # (n, 512)
     return {"mu": acts.mean(0), "sigma": np.cov(acts.T)}
@@ -248,35 +276,56 @@ def fcd_model(n_jobs: int = 1, device: str = "cpu"):
     return FCD(device=device, n_jobs=n_jobs)
 
 
+def _against(
+    suffix: str, smiles: list[str], mols: list, fps: np.ndarray, ref: ReferenceStats, fcd
+) -> dict[str, float]:
+    """``FCD``, ``SNN``, ``Frag`` and ``Scaf`` of the generated set against one reference set."""
+    out: dict[str, float] = {}
+    if fcd is not None and ref.fcd is not None:
+        gen = fcd_stats(fcd, smiles)
+        out[f"FCD/{suffix}"] = float(fcd.metric(ref.fcd, gen)) if gen else float("nan")
+    out[f"SNN/{suffix}"] = snn(fps, ref.fps)
+    out[f"Frag/{suffix}"] = cosine_similarity(ref.fragments, fragments(mols))
+    out[f"Scaf/{suffix}"] = cosine_similarity(ref.scaffolds, scaffolds(mols))
+    return out
+
+
 def moses_metrics(
     generated: Sequence[str | None],
     ref: ReferenceStats,
-    in_train: Callable[[list[str]], np.ndarray] | set[str] | None = None,
+    in_train: InTrain | None = None,
     fcd=None,
     ks: tuple[int, ...] = (1000, 10000),
+    ref_scaffolds: ReferenceStats | None = None,
 ) -> dict[str, float]:
-    """The MOSES metrics of a generated set against reference statistics.
+    """The MOSES metrics of a generated set, in the order and with the keys MOSES uses.
 
     Args:
-        generated: Generated SMILES in order (``None`` for failures).
-        ref: Statistics of the reference (test) set.
+        generated: Generated SMILES in order (``None`` or ``""`` for failures).
+        ref: Statistics of the test set (the ``/Test`` keys).
         in_train: Training-set membership, for ``Novelty``; skipped if ``None``.
-        fcd: The model from :func:`fcd_model`; ``FCD/Test`` is skipped if ``None``.
+        fcd: The model from :func:`fcd_model`; the ``FCD`` keys are skipped if ``None``.
         ks: The ``unique@k`` values to report.
+        ref_scaffolds: Statistics of the scaffold test set (the ``/TestSF`` keys), if any.
     """
-    valid = [s for s in generated if s and to_mol(s) is not None]
     out: dict[str, float] = {"valid": fraction_valid(generated)}
+    smiles = canonical_valid(generated)
     for k in ks:
-        out[f"unique@{k}"] = fraction_unique(generated, k)
-    if fcd is not None and ref.fcd is not None and valid:
-        out["FCD/Test"] = float(fcd.metric(ref.fcd, fcd_stats(fcd, valid)))
-    gen_fps = fingerprints(valid)
-    out["SNN/Test"] = snn(gen_fps, ref.fps)
-    out["Frag/Test"] = cosine_similarity(fragments(valid), ref.fragments)
-    out["Scaf/Test"] = cosine_similarity(scaffolds(valid), ref.scaffolds)
-    out["IntDiv"] = internal_diversity(gen_fps, 1)
-    out["IntDiv2"] = internal_diversity(gen_fps, 2)
-    out["Filters"] = fraction_passes_filters(valid)
+        out[f"unique@{k}"] = fraction_unique(smiles, k)
+    mols = [moses_mol(s) for s in smiles]
+    fps = fingerprints(mols)
+    out.update(_against("Test", smiles, mols, fps, ref, fcd))
+    if ref_scaffolds is not None:
+        out.update(_against("TestSF", smiles, mols, fps, ref_scaffolds, fcd))
+    out["IntDiv"] = internal_diversity(fps, 1)
+    out["IntDiv2"] = internal_diversity(fps, 2)
+    with without_rdkit_log():
+        out["Filters"] = fraction_passes_filters(mols)
+        gen_values = distributions(mols)
+    for name, values in gen_values.items():
+        ref_values = ref.distributions.get(name, [])
+        ok = len(values) and len(ref_values)
+        out[name] = float(wasserstein_distance(ref_values, values)) if ok else float("nan")
     if in_train is not None:
-        out["Novelty"] = novelty(generated, in_train)
+        out["Novelty"] = novelty(smiles, in_train)
     return out

@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 
 from molvae import metrics
+from molvae.chem import to_mol
 
 
 def test_valid_counts_none_and_empty_as_invalid():
     assert metrics.fraction_valid(["CCO", None, "", "c1ccccc1"]) == 0.5
-    assert metrics.fraction_valid([]) == 0.0
+    assert np.isnan(metrics.fraction_valid([]))  # MOSES divides by zero here: nan, not 0
 
 
 def test_unique_at_k_over_valid_molecules():
@@ -53,19 +54,20 @@ def test_cosine_similarity_of_counts():
 
 
 def test_scaffolds_need_two_rings_and_fragments_use_brics():
-    scaf = metrics.scaffolds(["c1ccc(Cc2ccccc2)cc1", "CCc1ccccc1", "Cc1ccc(Cc2ccccc2)cc1"])
-    assert scaf == Counter({"c1ccc(Cc2ccccc2)cc1": 2})  # the one-ring scaffold is skipped
-    frags = metrics.fragments(["CCOC(=O)c1ccccc1"])
-    assert sum(frags.values()) >= 2 and all("*" in f for f in frags)
+    mols = [to_mol(s) for s in ["c1ccc(Cc2ccccc2)cc1", "CCc1ccccc1", "Cc1ccc(Cc2ccccc2)cc1"]]
+    assert metrics.scaffolds(mols) == Counter({"c1ccc(Cc2ccccc2)cc1": 2})  # one ring: skipped
+    # BRICS cuts both bonds of the ester O and the ring-carbonyl bond, and labels each dummy
+    # atom with its BRICS environment type, as MOSES's Frag counts them.
+    frags = metrics.fragments([to_mol("CCOC(=O)c1ccccc1")])
+    assert frags == Counter({"[4*]CC": 1, "[3*]O[3*]": 1, "[1*]C([6*])=O": 1, "[16*]c1ccccc1": 1})
 
 
-def test_filters():
-    assert metrics.passes_filters("CC(=O)Nc1ccc(O)cc1")
-    assert not metrics.passes_filters("C[N+](C)(C)C")  # charged
-    assert not metrics.passes_filters("CC1CCCCCCC1")  # ring of 8
-    assert not metrics.passes_filters("CP(C)C")  # P is not allowed
-    assert not metrics.passes_filters("O=C1C(=Cc2ccccc2)SC(=S)N1")  # a PAINS rhodanine
-    assert metrics.fraction_passes_filters(["CCO", "C[N+](C)(C)C"]) == 0.5
+def test_fraction_passes_filters_and_empty_sets_are_nan():
+    mols = [to_mol("CCO"), to_mol("C[N+](C)(C)C")]
+    assert metrics.fraction_passes_filters(mols) == 0.5
+    assert np.isnan(metrics.fraction_passes_filters([]))
+    assert np.isnan(metrics.cosine_similarity(Counter(), Counter(a=1)))
+    assert np.isnan(metrics.snn(np.zeros((0, 4), np.uint8), np.ones((2, 4), np.uint8)))
 
 
 def test_moses_metrics_keys_without_fcd():
@@ -81,6 +83,10 @@ def test_moses_metrics_keys_without_fcd():
         "IntDiv",
         "IntDiv2",
         "Filters",
+        "logP",
+        "SA",
+        "QED",
+        "weight",
         "Novelty",
     }
     assert out["valid"] == pytest.approx(2 / 3)
