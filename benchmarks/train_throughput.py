@@ -36,11 +36,11 @@ from typing import Any
 
 import _common
 import numpy as np
+from molvae.losses import linear_ramp
+from molvae.trainer import Trainer, epoch_batches
 
 from molvae.config import DataConfig, load_preset, preset_names
 from molvae.data import MolDataset, load_dataset
-from molvae.losses import linear_ramp
-from molvae.trainer import Trainer, epoch_batches
 
 #: Molecules/s each preset should reach on 2 CPU cores.
 TARGETS = {"small": 400.0, "moses": 60.0}

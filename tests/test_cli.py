@@ -7,8 +7,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from molvae.chem import to_mol
-from molvae.cli import app
+from molvae.cli.main import app
+from molvae.data.chem import to_mol
 
 runner = CliRunner()
 DATA = Path(__file__).resolve().parents[1] / "data"

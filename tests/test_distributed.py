@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from molvae import MolVAE
-from molvae.distributed import DistInfo, shard
+from molvae.train.distributed import DistInfo, shard
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "moses_train_2k.csv"
 

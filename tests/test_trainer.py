@@ -4,9 +4,10 @@ import pytest
 import torch
 
 from molvae.config import DataConfig, load_preset, replace
-from molvae.data import load_dataset
+from molvae.data.dataset import Standardiser, epoch_batches
+from molvae.data.load import load_dataset
 from molvae.errors import UserError
-from molvae.trainer import Standardiser, Trainer, epoch_batches
+from molvae.train.trainer import Trainer
 
 
 def test_epoch_batches_cover_every_molecule_once_and_group_lengths():
@@ -94,8 +95,8 @@ def test_resume_without_checkpoint_returns_false_and_refuses_other_data(moses_sm
 
 
 def test_validation_reports_property_r2_and_active_units(tiny_model):
-    last = tiny_model.ckpt["history"][-1]
-    for key in ("recon_loss", "kl_loss", "token_acc", "exact_match", "active_units"):
+    last = tiny_model.history[-1]
+    for key in ("recon_loss", "kl_loss", "token_acc", "exact_match", "token_match", "active_units"):
         assert key in last
     assert 0 <= last["active_units"] <= tiny_model.latent_dim
     assert "r2_logp" in last and "mae_qed" in last

@@ -1,4 +1,8 @@
-"""The training loop: length-bucketed batches, KL annealing, validation, checkpoints, resume."""
+"""The training loop: length-bucketed batches, KL annealing, validation, checkpoints, resume.
+
+:func:`train_step` is the one optimisation step; the :class:`Trainer`, the DDP path (the same
+trainer under ``torchrun``) and weighted retraining (:mod:`molvae.optimize.retrain`) all use it.
+"""
 
 from __future__ import annotations
 
@@ -6,84 +10,85 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from molvae import checkpoint, distributed
-from molvae.config import DataConfig, ModelConfig, TrainConfig, to_dict
-from molvae.data import MolDataset
+from molvae.config import DataConfig, ModelConfig, TrainConfig
+from molvae.data.dataset import Batch, MolDataset, Standardiser, epoch_batches, make_batch
 from molvae.errors import UserError
 from molvae.files import atomic_write
-from molvae.losses import KLAnnealer, kl_loss, linear_ramp, property_loss
 from molvae.model import build_vae
 from molvae.progress import console, progress_bar
-from molvae.validation import make_batch, validate
+from molvae.state import ModelState
+from molvae.train import checkpoint, distributed
+from molvae.train.schedules import KLAnnealer, learning_rate, linear_ramp
+from molvae.train.validation import validate
+
+#: Without a validation split, validate on at most this many training molecules.
+TRAIN_AS_VAL_LIMIT = 2000
+#: Training molecules kept in the checkpoint as starting points for optimisation.
+TRAIN_SAMPLE_SIZE = 1000
+#: Validation batches hold at least this many molecules (no gradients, so they can be larger).
+MIN_VAL_BATCH = 256
+#: Smoothing of the running losses shown on the progress bar (an exponential moving average).
+_EMA = 0.98
 
 
-def pick_device(name: str = "auto") -> torch.device:
-    """``auto`` -> CUDA when present, else CPU; otherwise the named device."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(
-            f"Device '{name}' was asked for but no CUDA GPU is visible; use --device cpu."
-        )
-    return torch.device(name)
+def train_step(
+    net: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    batch: Batch,
+    cfg: TrainConfig,
+    *,
+    lr: float,
+    beta: float,
+    progress: float,
+    amp: bool = False,
+) -> dict[str, float]:
+    """One optimisation step on the VAE loss: reconstruction + β KL + property head.
 
+    Args:
+        net: The VAE (or its DDP / compiled wrapper).
+        opt: Its optimiser.
+        batch: The batch; its ``weights``, when given, weight each molecule's loss.
+        cfg: Loss weights, free bits, word dropout, scheduled sampling, gradient clip.
+        lr: Learning rate of this step.
+        beta: KL weight of this step.
+        progress: Fraction of training done, ``0`` to ``1``: sets the scheduled-sampling rate
+            and the Gumbel temperature.
+        amp: bf16 autocast (CUDA only).
 
-def epoch_batches(
-    lengths: np.ndarray, batch_size: int, bucket_size: int, seed: int, epoch: int
-) -> list[np.ndarray]:
-    """The batches of one epoch: shuffle, cut into buckets, sort each by length, batch, shuffle.
-
-    Molecules of similar length share a batch, so little time is spent on padding. The order
-    depends only on ``(seed, epoch)``, which is what makes a resumed run match.
+    Returns:
+        ``loss``, ``recon``, ``kl``, ``prop`` and ``beta`` of the step.
     """
-    rng = np.random.default_rng([seed, epoch])
-    order = rng.permutation(len(lengths))
-    batches = []
-    for start in range(0, len(order), bucket_size):
-        bucket = order[start : start + bucket_size]
-        bucket = bucket[np.argsort(lengths[bucket], kind="stable")]
-        batches.extend(bucket[i : i + batch_size] for i in range(0, len(bucket), batch_size))
-    return [batches[i] for i in rng.permutation(len(batches))]
-
-
-@dataclass
-class Standardiser:
-    """Per-property mean and standard deviation (from the training split)."""
-
-    mean: np.ndarray
-    std: np.ndarray
-
-    @classmethod
-    def fit(cls, values: np.ndarray) -> Standardiser:
-        if values.shape[1] == 0:
-            return cls(np.zeros(0), np.ones(0))
-        with np.errstate(all="ignore"):
-            mean = np.nan_to_num(np.nanmean(values, axis=0))
-            std = np.nan_to_num(np.nanstd(values, axis=0), nan=1.0)
-        return cls(mean, np.where(std > 1e-8, std, 1.0))
-
-    def transform(self, values: np.ndarray) -> np.ndarray:
-        return (values - self.mean) / self.std
-
-    def inverse(self, values: np.ndarray) -> np.ndarray:
-        return values * self.std + self.mean
-
-
-def _lr(cfg: TrainConfig, step: int, total: int) -> float:
-    """Short linear warm-up, then cosine decay to ``lr_final_fraction * lr``."""
-    warm = min(100, max(total // 20, 1))
-    if step < warm:
-        return cfg.lr * (step + 1) / warm
-    progress = (step - warm) / max(total - warm, 1)
-    floor = cfg.lr_final_fraction
-    return cfg.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+    for group in opt.param_groups:
+        group["lr"] = lr
+    device_type = batch.ids.device.type
+    with torch.autocast(device_type, dtype=torch.bfloat16, enabled=amp):
+        out = net(
+            batch,
+            free_bits=cfg.free_bits,
+            word_dropout=cfg.word_dropout,
+            sched_sampling=linear_ramp(progress, 1.0, 0.0, cfg.sched_sampling),
+            tau=linear_ramp(progress, 1.0, cfg.gumbel_tau_start, cfg.gumbel_tau_end),
+        )
+    loss = out.recon_loss + beta * out.kl_loss
+    if out.prop_loss is not None:
+        loss = loss + cfg.prop_weight * out.prop_loss
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+    opt.step()
+    return {
+        "loss": float(loss.detach()),
+        "recon": float(out.recon_loss.detach()),
+        "kl": float(out.kl_dims.detach().sum()),
+        "prop": 0.0 if out.prop_loss is None else float(out.prop_loss.detach()),
+        "beta": beta,
+    }
 
 
 class Trainer:
@@ -91,7 +96,8 @@ class Trainer:
 
     Args:
         train_ds: Training molecules (their vocabulary becomes the model's).
-        val_ds: Validation molecules; empty means validating on (up to 2,000) training ones.
+        val_ds: Validation molecules; empty means validating on (up to
+            :data:`TRAIN_AS_VAL_LIMIT`) training ones.
         model_cfg: Model sizes.
         train_cfg: Loop settings.
         out: Output folder.
@@ -111,14 +117,16 @@ class Trainer:
     ) -> None:
         self.train_ds = train_ds
         self.val_ds = (
-            val_ds if len(val_ds) else train_ds.subset(np.arange(min(len(train_ds), 2000)))
+            val_ds
+            if len(val_ds)
+            else train_ds.subset(np.arange(min(len(train_ds), TRAIN_AS_VAL_LIMIT)))
         )
         self.model_cfg = model_cfg
         self.cfg = train_cfg
         self.data_cfg = data_cfg or DataConfig()
         self.out = Path(out)
         self.dist = distributed.current()
-        self.device = pick_device(train_cfg.device)
+        self.device = distributed.pick_device(train_cfg.device)
         if self.dist.enabled and self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
         if train_cfg.num_threads:
@@ -158,49 +166,47 @@ class Trainer:
         self.best_val = math.inf
         self.history: list[dict[str, Any]] = []
         self._train_hashes = checkpoint.smiles_hashes(train_ds.smiles)
-        pick = np.random.default_rng(train_cfg.seed).permutation(len(train_ds))[:1000]
+        pick = np.random.default_rng(train_cfg.seed).permutation(len(train_ds))
+        pick = pick[:TRAIN_SAMPLE_SIZE]
         self._train_sample = [train_ds.smiles[i] for i in np.sort(pick)]
 
     # -- checkpoints ---------------------------------------------------------------------------
 
-    def payload(self, with_train_state: bool = True) -> dict[str, Any]:
-        """Everything needed to rebuild the model (and, optionally, to resume training)."""
-        state = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
-        payload = {
-            "model_config": to_dict(self.model_cfg),
-            "train_config": to_dict(self.cfg),
-            "data_config": to_dict(self.data_cfg),
-            "vocab": self.vocab.to_list(),
-            "property_names": list(self.train_ds.property_names),
-            "property_mean": [float(x) for x in self.std.mean],
-            "property_std": [float(x) for x in self.std.std],
-            "state_dict": state,
-            "train_hashes": self._train_hashes,
-            # A random sample of training molecules: starting points for optimisation.
-            "train_sample": self._train_sample,
-            "max_len": int(self.lengths.max()),
-            "history": self.history,
-            "versions": checkpoint.library_versions(),
-            "data_source": self.train_ds.source,
+    def model_state(self) -> ModelState:
+        """The model being trained, with everything needed to use it (shares the weights)."""
+        return ModelState(
+            model=self.model,
+            model_config=self.model_cfg,
+            data_config=self.data_cfg,
+            train_config=self.cfg,
+            vocab=self.vocab,
+            property_names=list(self.train_ds.property_names),
+            standardiser=self.std,
+            max_len=int(self.lengths.max()),
+            train_hashes=self._train_hashes,
+            train_sample=self._train_sample,
+            history=self.history,
+            data_source=self.train_ds.source,
+        )
+
+    def train_state(self) -> dict[str, Any]:
+        """What resuming needs beyond the model: optimiser, position, best score, RNG."""
+        cuda = self.device.type == "cuda"
+        return {
+            "optimizer": self.opt.state_dict(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_pos": self.batch_pos,
+            "best_val": self.best_val,
+            "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(self.device) if cuda else None,
         }
-        if with_train_state:
-            payload["train_state"] = {
-                "optimizer": self.opt.state_dict(),
-                "step": self.step,
-                "epoch": self.epoch,
-                "batch_pos": self.batch_pos,
-                "best_val": self.best_val,
-                "rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state(self.device)
-                if self.device.type == "cuda"
-                else None,
-            }
-        return payload
 
     def _save(self, name: str, with_train_state: bool) -> None:
         """Write a checkpoint from rank 0 only; the other ranks wait for it."""
         if self.dist.is_main:
-            checkpoint.save(self.out / name, self.payload(with_train_state))
+            state = self.train_state() if with_train_state else None
+            checkpoint.save(self.out / name, self.model_state().to_checkpoint(), train_state=state)
         distributed.barrier()
 
     def save_last(self) -> None:
@@ -213,36 +219,29 @@ class Trainer:
         )
         return distributed.shard(batches, self.dist)
 
-    def resume(self) -> bool:
-        """Continue from ``out/last.pt``; returns ``False`` when there is nothing to resume."""
+    def resume(self, force: bool = False) -> bool:
+        """Continue from ``out/last.pt``; returns ``False`` when there is nothing to resume.
+
+        Args:
+            force: Accept changed schedule settings (epochs, learning rate, β, annealing);
+                the schedules then follow the new values from the current step on.
+
+        Raises:
+            UserError: The checkpoint was trained on other data, with another model or batch
+                order, or (without ``force``) with other schedule settings.
+        """
         path = self.out / "last.pt"
         if not path.exists():
             return False
         ckpt = checkpoint.load(path)
-        if ckpt["vocab"] != self.vocab.to_list():
-            raise UserError(
-                f"{path} was trained on a different dataset (its vocabulary differs); "
-                "resume with the same data and options, or use a new --out folder."
-            )
-        differ = [k for k, v in to_dict(self.model_cfg).items() if ckpt["model_config"][k] != v]
-        if ckpt["property_names"] != list(self.train_ds.property_names):
-            differ.append("properties")
-        for key in ("batch_size", "bucket_size", "seed"):  # these fix what batch_pos points at
-            if ckpt["train_config"][key] != getattr(self.cfg, key):
-                differ.append(key)
-        if ckpt["data_config"]["val_fraction"] != self.data_cfg.val_fraction:
-            differ.append("val_fraction")
-        if differ:
-            raise UserError(
-                f"{path} was trained with different {', '.join(differ)}; resume with the "
-                "settings it was started with, or use a new --out folder."
-            )
-        self.model.load_state_dict(ckpt["state_dict"])
-        ts = ckpt["train_state"]
+        prev = ModelState.from_checkpoint(ckpt, device="cpu")
+        checkpoint.check_resume(path, prev, self.model_state(), force=force)
+        self.model.load_state_dict(prev.model.state_dict())
+        ts = checkpoint.train_state(ckpt, path)
         self.opt.load_state_dict(ts["optimizer"])
         self.step, self.epoch, self.batch_pos = ts["step"], ts["epoch"], ts["batch_pos"]
         self.best_val = ts["best_val"]
-        self.history = list(ckpt.get("history", []))
+        self.history = list(prev.history)
         torch.set_rng_state(ts["rng"])
         if self.device.type == "cuda" and ts.get("cuda_rng") is not None:
             torch.cuda.set_rng_state(ts["cuda_rng"], self.device)
@@ -286,7 +285,7 @@ class Trainer:
         for pos in range(self.batch_pos, len(batches)):
             stats = self._train_step(batches[pos])
             for k, v in stats.items():
-                sums[k] = sums.get(k, 0.0) * 0.98 + v * 0.02 if k in sums else v
+                sums[k] = sums[k] * _EMA + v * (1 - _EMA) if k in sums else v
             self.step += 1
             self.batch_pos = pos + 1
             seen += len(batches[pos])
@@ -303,42 +302,28 @@ class Trainer:
         self._end_epoch()
 
     def _train_step(self, idx: np.ndarray) -> dict[str, float]:
-        cfg = self.cfg
-        b_ids, b_len, b_props = make_batch(self.ids, self.lengths, self.props, idx, self.device)
-        for group in self.opt.param_groups:
-            group["lr"] = _lr(cfg, self.step, self.total_steps)
-        beta = self.annealer(self.step)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            out = self.net(
-                b_ids,
-                b_len,
-                word_dropout=cfg.word_dropout,
-                sched_sampling=linear_ramp(self.step, self.total_steps, 0.0, cfg.sched_sampling),
-                tau=linear_ramp(
-                    self.step, self.total_steps, cfg.gumbel_tau_start, cfg.gumbel_tau_end
-                ),
-            )
-        loss = out.recon_loss + beta * kl_loss(out.kl_dims, cfg.free_bits)
-        prop = 0.0
-        if out.props is not None and b_props is not None:
-            p_loss = property_loss(out.props, b_props)
-            loss = loss + cfg.prop_weight * p_loss
-            prop = float(p_loss.detach())
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-        self.opt.step()
-        return {
-            "recon": float(out.recon_loss.detach()),
-            "kl": float(out.kl_dims.detach().sum()),
-            "prop": prop,
-            "beta": beta,
-        }
+        """The step on the molecules at ``idx``, with this step's learning rate and β."""
+        batch = make_batch(self.ids, self.lengths, idx, self.device, props=self.props)
+        return train_step(
+            self.net,
+            self.opt,
+            batch,
+            self.cfg,
+            lr=learning_rate(self.cfg, self.step, self.total_steps),
+            beta=self.annealer(self.step),
+            progress=self.step / max(self.total_steps, 1),
+            amp=self.amp,
+        )
 
     def _end_epoch(self) -> None:
         # Every rank validates (the weights are identical) so all agree on best.pt.
         metrics = validate(
-            self.model, self.val_ds, self.std, max(self.cfg.batch_size, 256), self.device
+            self.model,
+            self.val_ds,
+            self.std,
+            batch_size=max(self.cfg.batch_size, MIN_VAL_BATCH),
+            device=self.device,
+            seed=self.cfg.seed,
         )
         metrics = {"epoch": self.epoch + 1, "step": self.step, **metrics}
         self.history.append(metrics)

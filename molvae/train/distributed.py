@@ -1,4 +1,5 @@
-"""Multi-GPU / multi-node training with PyTorch DDP under ``torchrun``.
+"""Where training runs: the device, and multi-GPU / multi-node training with PyTorch DDP under
+``torchrun``.
 
 ``torchrun --nproc_per_node 4 -m molvae train data.csv --out runs/x`` starts one process per
 GPU; each reads ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` from the environment, trains on its share
@@ -14,6 +15,23 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+
+from molvae.errors import UserError
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto`` -> CUDA when present, else CPU; otherwise the named device.
+
+    Raises:
+        UserError: A CUDA device was named but none is visible.
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(
+            f"Device '{name}' was asked for but no CUDA GPU is visible; use --device cpu."
+        )
+    return torch.device(name)
 
 
 @dataclass(frozen=True)
