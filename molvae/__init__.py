@@ -12,8 +12,6 @@ The public API::
     optimize("logp", model, out="runs/opt")    # Bayesian optimisation in latent space
 """
 
-__version__ = "0.1.0"
-
 from molvae.api import MolVAE  # noqa: E402
 from molvae.config import (  # noqa: E402
     DataConfig,
@@ -28,6 +26,7 @@ from molvae.optimize.bo import optimize  # noqa: E402
 # Last: importing molvae.train.run binds the subpackage to ``molvae.train``; the public name
 # is the function (import the subpackage's modules by their full names).
 from molvae.train.run import train  # noqa: E402
+from molvae.version import __version__  # noqa: E402
 
 __all__ = [
     "DataConfig",

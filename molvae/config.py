@@ -38,8 +38,7 @@ class DataConfig:
         smiles_col: Column holding SMILES; ``None`` finds a column named ``smiles`` (any case).
         properties: Targets for the property head. A name that is a column in the file is read
             from it (non-numeric cells are rejected, empty cells masked); otherwise one of the
-            RDKit-computed names in ``molvae.data.properties.PROPERTIES`` (``logp``, ``qed``,
-            ``sa``, ...).
+            RDKit-computed names of ``molvae.data.properties`` (``logp``, ``qed``, ``sa``, ...).
         largest_fragment: Keep only the largest fragment (strips salts and solvents).
         neutralise: Neutralise charges where a neutral form exists.
         strip_isotopes: Replace isotope labels by the natural element.

@@ -18,8 +18,8 @@ from molvae.config import DataConfig, ModelConfig, TrainConfig, from_dict, to_di
 from molvae.data.dataset import Standardiser
 from molvae.data.tokens import Vocab
 from molvae.model import VAE, build_vae
-from molvae.train import checkpoint
 from molvae.train.distributed import pick_device
+from molvae.version import library_versions
 
 
 @dataclass
@@ -145,7 +145,7 @@ class ModelState:
             "train_sample": list(self.train_sample),
             "max_len": int(self.max_len),
             "history": list(self.history),
-            "versions": self.versions or checkpoint.library_versions(),
+            "versions": self.versions or library_versions(),
             "data_source": self.data_source,
         }
         if self.prior is not None:

@@ -2,6 +2,7 @@ import math
 
 import pytest
 import torch
+
 from molvae.model.losses import elbo_terms, kl_loss, property_errors
 from molvae.train.schedules import KLAnnealer, linear_ramp
 

@@ -1,8 +1,8 @@
 import torch
 
 from molvae.config import ModelConfig
-from molvae.data.tokens import Vocab
 from molvae.data.dataset import Batch
+from molvae.data.tokens import Vocab
 from molvae.model import build_vae
 
 CFG = ModelConfig(

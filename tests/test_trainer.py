@@ -118,3 +118,25 @@ def test_cuda_bf16_training_and_seeded_sampling(moses_smiles, tmp_path):
     trainer.fit()
     model = MolVAE.load(tmp_path / "g" / "best.pt", device="cuda")
     assert model.sample(20, seed=1) == model.sample(20, seed=1)
+
+
+def test_resume_refuses_changed_schedules_unless_forced(moses_smiles, tmp_path):
+    ds = _dataset(moses_smiles[:40], tmp_path)
+    model_cfg, train_cfg = _short_cfg()
+    first = replace(train_cfg, epochs=1)
+    Trainer(ds, ds.subset([]), model_cfg, first, tmp_path / "r", progress=False).fit()
+    for changed in (replace(first, epochs=2), replace(first, beta=first.beta * 2)):
+        again = Trainer(ds, ds.subset([]), model_cfg, changed, tmp_path / "r", progress=False)
+        with pytest.raises(UserError, match="other schedule settings .* pass --force"):
+            again.resume()
+    longer = Trainer(
+        ds, ds.subset([]), model_cfg, replace(first, epochs=2), tmp_path / "r", progress=False
+    )
+    assert longer.resume(force=True)
+    assert longer.epoch == 1
+    longer.fit()
+    assert len(longer.history) == 2
+    other_batches = replace(first, batch_size=first.batch_size + 1)
+    t3 = Trainer(ds, ds.subset([]), model_cfg, other_batches, tmp_path / "r", progress=False)
+    with pytest.raises(UserError, match="different batch_size"):  # never, even with force
+        t3.resume(force=True)

@@ -12,9 +12,8 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import platform
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,9 +21,7 @@ import torch
 from molvae.config import to_dict
 from molvae.errors import UserError
 from molvae.files import atomic_write
-
-if TYPE_CHECKING:
-    from molvae.api import MolVAE
+from molvae.state import ModelState
 
 FORMAT = "molvae-checkpoint"
 FORMAT_VERSION = 1
@@ -44,22 +41,6 @@ SCHEDULE_FIELDS = (
     "gumbel_tau_start",
     "gumbel_tau_end",
 )
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of the libraries that shaped a checkpoint."""
-    import rdkit
-    import selfies
-
-    import molvae
-
-    return {
-        "molvae": molvae.__version__,
-        "torch": str(torch.__version__),
-        "rdkit": str(rdkit.__version__),
-        "selfies": str(selfies.__version__),
-        "python": platform.python_version(),
-    }
 
 
 def save(
@@ -105,18 +86,54 @@ def load(path: str | os.PathLike) -> dict[str, Any]:
     return ckpt
 
 
-def train_state(ckpt: dict[str, Any], path: str | os.PathLike) -> dict[str, Any]:
-    """The training state stored with a ``last.pt``.
+def capture(opt: torch.optim.Optimizer, device: torch.device, **position: Any) -> dict[str, Any]:
+    """The training state resuming needs: optimiser, RNG and ``position`` (step, epoch, ...)."""
+    cuda = device.type == "cuda"
+    return {
+        "optimizer": opt.state_dict(),
+        **position,
+        "rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state(device) if cuda else None,
+    }
+
+
+def restore(
+    path: Path,
+    current: ModelState,
+    opt: torch.optim.Optimizer,
+    device: torch.device,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Load a run's ``last.pt`` into ``current.model`` and ``opt`` and restore the RNG.
+
+    Args:
+        path: The ``last.pt``.
+        current: The run being resumed, as set up now (checked against the file).
+        opt: Its optimiser.
+        device: Its device.
+        force: Accept changed schedule settings.
+
+    Returns:
+        The stored position (``step``, ``epoch``, ``batch_pos``, ``best_val``) and ``history``.
 
     Raises:
-        UserError: The checkpoint has none (it is a ``best.pt`` or an exported model).
+        UserError: See :func:`check_resume`; or the file holds no training state.
     """
+    ckpt = load(path)
     if "train_state" not in ckpt:
         raise UserError(f"{path} holds no training state; resume only from a run's last.pt.")
-    return ckpt["train_state"]
+    prev = ModelState.from_checkpoint(ckpt, device="cpu")
+    check_resume(path, prev, current, force=force)
+    current.model.load_state_dict(prev.model.state_dict())
+    ts = ckpt["train_state"]
+    opt.load_state_dict(ts["optimizer"])
+    torch.set_rng_state(ts["rng"])
+    if device.type == "cuda" and ts.get("cuda_rng") is not None:
+        torch.cuda.set_rng_state(ts["cuda_rng"], device)
+    return {**ts, "history": list(prev.history)}
 
 
-def check_resume(path: Path, prev: MolVAE, new: MolVAE, force: bool = False) -> None:
+def check_resume(path: Path, prev: ModelState, new: ModelState, force: bool = False) -> None:
     """Refuse to resume ``prev`` (read from ``path``) as a run set up like ``new``.
 
     Raises:

@@ -44,6 +44,11 @@ class KLAnnealer:
         self.warmup_steps = max(int(round(warmup * self.total)), 1)
         self.cycles = max(int(cycles), 1)
 
+    @classmethod
+    def from_config(cls, cfg: TrainConfig, total_steps: int) -> KLAnnealer:
+        """The annealer ``cfg`` describes, over ``total_steps`` steps."""
+        return cls(cfg.kl_schedule, cfg.beta, total_steps, cfg.kl_warmup, cfg.kl_cycles)
+
     def __call__(self, step: int) -> float:
         if self.schedule == "constant":
             return self.beta

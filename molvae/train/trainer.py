@@ -19,13 +19,12 @@ import torch
 from molvae.config import DataConfig, ModelConfig, TrainConfig
 from molvae.data.dataset import Batch, MolDataset, Standardiser, epoch_batches, make_batch
 from molvae.errors import UserError
-from molvae.files import atomic_write
 from molvae.model import build_vae
 from molvae.progress import console, progress_bar
 from molvae.state import ModelState
 from molvae.train import checkpoint, distributed
 from molvae.train.schedules import KLAnnealer, learning_rate, linear_ramp
-from molvae.train.validation import validate
+from molvae.train.validation import summary, validate, write_history
 
 #: Without a validation split, validate on at most this many training molecules.
 TRAIN_AS_VAL_LIMIT = 2000
@@ -116,19 +115,14 @@ class Trainer:
         progress: bool = True,
     ) -> None:
         self.train_ds = train_ds
-        self.val_ds = (
-            val_ds
-            if len(val_ds)
-            else train_ds.subset(np.arange(min(len(train_ds), TRAIN_AS_VAL_LIMIT)))
-        )
+        fallback = np.arange(min(len(train_ds), TRAIN_AS_VAL_LIMIT))
+        self.val_ds = val_ds if len(val_ds) else train_ds.subset(fallback)
         self.model_cfg = model_cfg
         self.cfg = train_cfg
         self.data_cfg = data_cfg or DataConfig()
         self.out = Path(out)
         self.dist = distributed.current()
-        self.device = distributed.pick_device(train_cfg.device)
-        if self.dist.enabled and self.device.type == "cuda":
-            self.device = torch.device("cuda", self.dist.local_rank)
+        self.device = distributed.pick_device(train_cfg.device, self.dist)
         if train_cfg.num_threads:
             torch.set_num_threads(train_cfg.num_threads)
         self.progress = progress and self.dist.is_main
@@ -142,35 +136,21 @@ class Trainer:
         torch.manual_seed(train_cfg.seed)
         self.model = build_vae(model_cfg, len(self.vocab), len(train_ds.property_names))
         self.model.to(self.device)
-        self.net: torch.nn.Module = self.model  # what the training step calls
-        if self.dist.enabled:
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
-        if train_cfg.compile:
-            self.net = torch.compile(self.net)
+        self.net = distributed.wrap(self.model, self.device, self.dist, train_cfg.compile)
         # bf16 autocast on GPUs (the GRUs, matmuls and losses); full precision on CPU.
         self.amp = train_cfg.amp and self.device.type == "cuda"
         self.opt = torch.optim.Adam(self.model.parameters(), lr=train_cfg.lr)
         self.n_batches = len(self._epoch_batches(0))
         self.total_steps = self.n_batches * train_cfg.epochs
-        self.annealer = KLAnnealer(
-            train_cfg.kl_schedule,
-            train_cfg.beta,
-            self.total_steps,
-            train_cfg.kl_warmup,
-            train_cfg.kl_cycles,
-        )
+        self.annealer = KLAnnealer.from_config(train_cfg, self.total_steps)
         self.step = 0
         self.epoch = 0
         self.batch_pos = 0
         self.best_val = math.inf
         self.history: list[dict[str, Any]] = []
         self._train_hashes = checkpoint.smiles_hashes(train_ds.smiles)
-        pick = np.random.default_rng(train_cfg.seed).permutation(len(train_ds))
-        pick = pick[:TRAIN_SAMPLE_SIZE]
+        pick = np.random.default_rng(train_cfg.seed).permutation(len(train_ds))[:TRAIN_SAMPLE_SIZE]
         self._train_sample = [train_ds.smiles[i] for i in np.sort(pick)]
-
-    # -- checkpoints ---------------------------------------------------------------------------
 
     def model_state(self) -> ModelState:
         """The model being trained, with everything needed to use it (shares the weights)."""
@@ -189,28 +169,20 @@ class Trainer:
             data_source=self.train_ds.source,
         )
 
-    def train_state(self) -> dict[str, Any]:
-        """What resuming needs beyond the model: optimiser, position, best score, RNG."""
-        cuda = self.device.type == "cuda"
-        return {
-            "optimizer": self.opt.state_dict(),
-            "step": self.step,
-            "epoch": self.epoch,
-            "batch_pos": self.batch_pos,
-            "best_val": self.best_val,
-            "rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state(self.device) if cuda else None,
-        }
-
     def _save(self, name: str, with_train_state: bool) -> None:
         """Write a checkpoint from rank 0 only; the other ranks wait for it."""
         if self.dist.is_main:
-            state = self.train_state() if with_train_state else None
+            state = None
+            if with_train_state:  # what resuming needs beyond the model
+                position = {"epoch": self.epoch, "batch_pos": self.batch_pos}
+                state = checkpoint.capture(
+                    self.opt, self.device, step=self.step, best_val=self.best_val, **position
+                )
             checkpoint.save(self.out / name, self.model_state().to_checkpoint(), train_state=state)
         distributed.barrier()
 
     def save_last(self) -> None:
-        self._save("last.pt", with_train_state=True)
+        self._save("last.pt", with_train_state=True)  # the checkpoint --resume continues from
 
     def _epoch_batches(self, epoch: int) -> list[np.ndarray]:
         cfg = self.cfg
@@ -227,27 +199,16 @@ class Trainer:
                 the schedules then follow the new values from the current step on.
 
         Raises:
-            UserError: The checkpoint was trained on other data, with another model or batch
-                order, or (without ``force``) with other schedule settings.
+            UserError: See :func:`checkpoint.check_resume`.
         """
         path = self.out / "last.pt"
         if not path.exists():
             return False
-        ckpt = checkpoint.load(path)
-        prev = ModelState.from_checkpoint(ckpt, device="cpu")
-        checkpoint.check_resume(path, prev, self.model_state(), force=force)
-        self.model.load_state_dict(prev.model.state_dict())
-        ts = checkpoint.train_state(ckpt, path)
-        self.opt.load_state_dict(ts["optimizer"])
+        ts = checkpoint.restore(path, self.model_state(), self.opt, self.device, force=force)
         self.step, self.epoch, self.batch_pos = ts["step"], ts["epoch"], ts["batch_pos"]
         self.best_val = ts["best_val"]
-        self.history = list(prev.history)
-        torch.set_rng_state(ts["rng"])
-        if self.device.type == "cuda" and ts.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(ts["cuda_rng"], self.device)
+        self.history = ts["history"]
         return True
-
-    # -- the loop ------------------------------------------------------------------------------
 
     def fit(self, on_step: Callable[[Trainer], None] | None = None) -> Path:
         """Train to the end, validating and checkpointing after each epoch.
@@ -259,12 +220,11 @@ class Trainer:
             The path of ``best.pt``.
         """
         self.out.mkdir(parents=True, exist_ok=True)
-        cfg = self.cfg
         self.model.train()
         try:
             with progress_bar(self.total_steps, "Training", self.progress) as bar:
                 bar.advance(self.step)
-                while self.epoch < cfg.epochs:
+                while self.epoch < self.cfg.epochs:
                     self._run_epoch(bar, on_step)
         except KeyboardInterrupt:
             self.save_last()
@@ -328,7 +288,7 @@ class Trainer:
         metrics = {"epoch": self.epoch + 1, "step": self.step, **metrics}
         self.history.append(metrics)
         if self.dist.is_main:
-            self._log(metrics)
+            write_history(self.out / "metrics.csv", self.history)
         score = metrics["recon_loss"] + self.cfg.beta * metrics["kl_loss"]
         self.epoch += 1
         self.batch_pos = 0
@@ -337,14 +297,4 @@ class Trainer:
             self._save("best.pt", with_train_state=False)
         self.save_last()
         if self.progress:
-            shown = ", ".join(
-                f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()
-            )
-            console.print(f"[bold]validation[/] {shown}")
-
-    def _log(self, metrics: dict[str, Any]) -> None:
-        """Rewrite ``metrics.csv`` from the history (a resumed run never duplicates a row)."""
-        import pandas as pd
-
-        frame = pd.DataFrame(self.history)
-        atomic_write(self.out / "metrics.csv", lambda tmp: frame.to_csv(tmp, index=False))
+            console.print(f"[bold]validation[/] {summary(metrics)}")

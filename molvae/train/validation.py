@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
+import pandas as pd
 import torch
 
 from molvae.data.dataset import MolDataset, Standardiser, make_batch
 from molvae.data.tokens import Vocab
+from molvae.files import atomic_write
 from molvae.metrics import active_units, property_accuracy
 from molvae.model import VAE
 from molvae.sample import ids_to_smiles
@@ -91,3 +96,16 @@ def validate(
         metrics.update(property_accuracy(pred, ds.properties[order], ds.property_names))
     model.train(was_training)
     return metrics
+
+
+def write_history(path: Path, history: list[dict[str, Any]]) -> None:
+    """Rewrite ``metrics.csv`` from the whole history (a resumed run never duplicates a row)."""
+    frame = pd.DataFrame(history)
+    atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+
+
+def summary(metrics: dict[str, Any]) -> str:
+    """One line of validation metrics: ``recon_loss 21.503, kl_loss 8.120, ...``."""
+    return ", ".join(
+        f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()
+    )
