@@ -32,22 +32,22 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-for command in (
-    train.train,
-    sample.sample,
-    encode.encode,
-    decode.decode,
-    reconstruct.reconstruct,
-    evaluate.evaluate,
-    optimize.optimize,
-    latent.interpolate,
-    latent.neighbors,
-    score.score,
-    export.export,
-    info.info,
+for name, command in (  # the order `molvae --help` lists them in
+    ("train", train.train),
+    ("sample", sample.sample),
+    ("encode", encode.encode),
+    ("decode", decode.decode),
+    ("reconstruct", reconstruct.reconstruct),
+    ("evaluate", evaluate.evaluate),
+    ("optimize", optimize.optimize),
+    ("interpolate", latent.interpolate),
+    ("neighbors", latent.neighbors),
+    ("map", latent.map_),
+    ("score", score.score),
+    ("export", export.export),
+    ("info", info.info),
 ):
-    app.command()(command)
-app.command(name="map")(latent.map_)
+    app.command(name=name)(command)
 
 
 def main() -> None:
