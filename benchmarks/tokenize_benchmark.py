@@ -1,4 +1,4 @@
-"""Time to clean, tokenise and cache a SMILES table (:func:`molvae.data.load_dataset`).
+"""Time to clean, tokenise and cache a SMILES table (:func:`molvae.data.load.load_dataset`).
 
 Two calls on the same file with the same options and a fresh, empty cache folder:
 
@@ -31,7 +31,8 @@ from pathlib import Path
 import _common
 
 from molvae.config import DataConfig
-from molvae.data import MolDataset, _n_workers, load_dataset
+from molvae.data.dataset import MolDataset
+from molvae.data.load import _n_workers, load_dataset
 
 COLD_TARGET_S = 600.0
 WARM_TARGET_S = 10.0

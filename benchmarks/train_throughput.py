@@ -1,9 +1,9 @@
 """Training throughput (molecules/s) of the ``small`` and ``moses`` presets on MOSES molecules.
 
-What is timed is the real optimisation step, :meth:`molvae.trainer.Trainer._train_step`:
+What is timed is the real optimisation step, :meth:`molvae.train.trainer.Trainer._train_step`:
 batch gather, encoder, decoder with word dropout and Gumbel-Softmax scheduled sampling, KL +
 property loss, backward, gradient clipping and Adam, on the length-bucketed batches that
-:func:`molvae.trainer.epoch_batches` gives ``fit``. Validation, checkpoints and progress bars
+:func:`molvae.data.dataset.epoch_batches` gives ``fit``. Validation, checkpoints and progress bars
 are not timed. Each preset is timed at two points of its schedule:
 
 * ``start`` (step 0): scheduled sampling 0, so the decoder runs once per step;
@@ -38,9 +38,10 @@ import _common
 import numpy as np
 
 from molvae.config import DataConfig, load_preset, preset_names
-from molvae.data import MolDataset, load_dataset
-from molvae.losses import linear_ramp
-from molvae.trainer import Trainer, epoch_batches
+from molvae.data.dataset import MolDataset, epoch_batches
+from molvae.data.load import load_dataset
+from molvae.train.schedules import linear_ramp
+from molvae.train.trainer import Trainer
 
 #: Molecules/s each preset should reach on 2 CPU cores.
 TARGETS = {"small": 400.0, "moses": 60.0}

@@ -12,9 +12,7 @@ The public API::
     optimize("logp", model, out="runs/opt")    # Bayesian optimisation in latent space
 """
 
-__version__ = "0.1.0"
-
-from molvae.api import MolVAE, train  # noqa: E402
+from molvae.api import MolVAE  # noqa: E402
 from molvae.config import (  # noqa: E402
     DataConfig,
     ModelConfig,
@@ -24,6 +22,11 @@ from molvae.config import (  # noqa: E402
 )
 from molvae.errors import UserError  # noqa: E402
 from molvae.optimize.bo import optimize  # noqa: E402
+
+# Last: importing molvae.train.run binds the subpackage to ``molvae.train``; the public name
+# is the function (import the subpackage's modules by their full names).
+from molvae.train.run import train  # noqa: E402
+from molvae.version import __version__  # noqa: E402
 
 __all__ = [
     "DataConfig",

@@ -22,16 +22,21 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
-from molvae import chem
-from molvae.data import MolDataset
+from molvae.data import chem
+from molvae.data.dataset import Batch, MolDataset, make_batch
 from molvae.errors import UserError
 from molvae.model import VAE
-from molvae.tokens import Vocab
 
 if TYPE_CHECKING:
     from molvae.api import MolVAE
+
+#: The reference quantile used as threshold: flags about 1 % of in-domain molecules.
+DEFAULT_QUANTILE = 0.99
+#: Posterior samples per molecule: enough for a stable estimate at a small cost.
+DEFAULT_SAMPLES = 8
+#: A reference set smaller than this gives a meaningless quantile.
+MIN_REFERENCE = 20
 
 # Reasons that mean "a molecule, but not one this model can represent": scored as outliers.
 UNREPRESENTABLE = (
@@ -45,42 +50,42 @@ UNREPRESENTABLE = (
 @torch.no_grad()
 def elbo_terms(
     model: VAE,
-    ids: torch.Tensor,
-    lengths: torch.Tensor,
+    batch: Batch,
     n_samples: int,
     generator: torch.Generator | None = None,
+    at_mean: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-molecule reconstruction NLL for each of ``n_samples`` posterior samples, and the KL.
 
+    Both come from the model's own loss (``VAE.forward`` with ``reduction="none"``).
+
     Args:
-        model: The VAE.
-        ids: `batch x time` targets (tokens, ``<eos>``, then ``<pad>``).
-        lengths: `batch` tokens per row, ``<eos>`` included.
+        model: The VAE (put in eval mode).
+        batch: The molecules.
         n_samples: Posterior samples per molecule.
         generator: Random generator for the samples.
+        at_mean: Decode once from z = mu instead (deterministic; ``n_samples`` is ignored):
+            then the NLL is the validation ``recon_loss`` of each molecule.
 
     Returns:
-        ``nll`` of shape `batch x n_samples` (nats) and ``kl`` of shape `batch` (nats).
+        ``nll`` of shape `batch x n_samples` (`batch x 1` with ``at_mean``; nats) and ``kl``
+        of shape `batch` (nats).
     """
     model.eval()
-    mu, logvar = model.encoder(ids, lengths)  # (B, Z) each
-    kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1)  # (B,)
-    bos = torch.full_like(ids[:, :1], Vocab.bos_id)
-    inputs = torch.cat([bos, ids[:, :-1]], dim=1)  # (B, T)
-    nll = []
-    for _ in range(n_samples):
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device)
-        z = mu + eps * (0.5 * logvar).exp()  # (B, Z)
-        logits = model.decoder(inputs, z)  # (B, T, V)
-        ce = F.cross_entropy(
-            logits.transpose(1, 2), ids, ignore_index=Vocab.pad_id, reduction="none"
-        )  # (B, T)
-        nll.append(ce.sum(dim=1))
+    nll, kl = [], None
+    for _ in range(1 if at_mean else n_samples):
+        out = model(batch, reduction="none", sample_z=not at_mean, generator=generator)
+        nll.append(out.recon_loss)  # (B,)
+        kl = out.kl_loss  # (B,), the same for every sample
     return torch.stack(nll, dim=1), kl  # (B, K), (B,)
 
 
 def score_dataset(
-    vae: MolVAE, ds: MolDataset, n_samples: int = 8, seed: int = 0, batch_size: int = 500
+    vae: MolVAE,
+    ds: MolDataset,
+    n_samples: int = DEFAULT_SAMPLES,
+    seed: int = 0,
+    batch_size: int = 500,
 ) -> pd.DataFrame:
     """``neg_elbo`` and ``recon_logprob`` of each molecule of a prepared dataset."""
     if n_samples < 1:
@@ -89,9 +94,8 @@ def score_dataset(
     gen = torch.Generator(device=vae.device).manual_seed(seed)
     neg_elbo, recon = [], []
     for start in range(0, len(ds), batch_size):
-        b_len = lengths[start : start + batch_size]
-        b = ids[start : start + batch_size, : int(b_len.max())].to(vae.device)
-        nll, kl = elbo_terms(vae.model, b, b_len.to(vae.device), n_samples, gen)
+        batch = make_batch(ids, lengths, slice(start, start + batch_size), vae.device)
+        nll, kl = elbo_terms(vae.model, batch, n_samples, gen)
         neg_elbo.append((nll.mean(dim=1) + kl).cpu())
         recon.append((torch.logsumexp(-nll, dim=1) - math.log(n_samples)).cpu())
     cat = (lambda xs: torch.cat(xs).double().numpy()) if neg_elbo else (lambda xs: np.zeros(0))
@@ -103,7 +107,7 @@ def score_dataset(
 def score(
     vae: MolVAE,
     data: Any,
-    n_samples: int = 8,
+    n_samples: int = DEFAULT_SAMPLES,
     threshold: float | None = None,
     seed: int = 0,
     progress: bool = False,
@@ -140,7 +144,7 @@ def score(
     frame = pd.concat([scored, unscored], ignore_index=True) if len(unscored) else scored
     frame = frame.sort_values("row", kind="stable").reset_index(drop=True)
     if threshold is None:
-        threshold = vae.ckpt.get("anomaly_threshold")
+        threshold = vae.anomaly_threshold
     frame["flag"] = frame["neg_elbo"] > (np.inf if threshold is None else threshold)
     frame["flag"] |= frame["note"] != ""
     rejects = rejects[~rejects["reason"].isin(UNREPRESENTABLE)].reset_index(drop=True)
@@ -148,7 +152,11 @@ def score(
 
 
 def calibrate(
-    vae: MolVAE, reference: Any, quantile: float = 0.99, n_samples: int = 8, seed: int = 0
+    vae: MolVAE,
+    reference: Any,
+    quantile: float = DEFAULT_QUANTILE,
+    n_samples: int = DEFAULT_SAMPLES,
+    seed: int = 0,
 ) -> float:
     """Set (and return) the model's anomaly threshold: a quantile of ``neg_elbo`` on reference
     molecules, e.g. held-out molecules from the training distribution. :meth:`MolVAE.save`
@@ -157,10 +165,11 @@ def calibrate(
     if not 0 < quantile < 1:
         raise UserError(f"The quantile must lie between 0 and 1, got {quantile}.")
     ds, _ = vae.prepare(reference)
-    if len(ds) < 20:
-        raise UserError(f"A reference set needs at least 20 usable molecules, got {len(ds)}.")
+    if len(ds) < MIN_REFERENCE:
+        raise UserError(
+            f"A reference set needs at least {MIN_REFERENCE} usable molecules, got {len(ds)}."
+        )
     scores = score_dataset(vae, ds, n_samples, seed)["neg_elbo"].to_numpy()
     threshold = float(np.quantile(scores, quantile))
-    vae.ckpt["anomaly_threshold"] = threshold
-    vae.ckpt["anomaly_quantile"] = quantile
+    vae.anomaly_threshold, vae.anomaly_quantile = threshold, quantile
     return threshold

@@ -38,7 +38,7 @@ class DataConfig:
         smiles_col: Column holding SMILES; ``None`` finds a column named ``smiles`` (any case).
         properties: Targets for the property head. A name that is a column in the file is read
             from it (non-numeric cells are rejected, empty cells masked); otherwise one of the
-            RDKit-computed names in ``molvae.chem.PROPERTIES`` (``logp``, ``qed``, ``sa``, ...).
+            RDKit-computed names of ``molvae.data.properties`` (``logp``, ``qed``, ``sa``, ...).
         largest_fragment: Keep only the largest fragment (strips salts and solvents).
         neutralise: Neutralise charges where a neutral form exists.
         strip_isotopes: Replace isotope labels by the natural element.
@@ -84,19 +84,6 @@ class DataConfig:
             "max_molecules": self.max_molecules,
             "sample_seed": self.seed if self.max_molecules is not None else None,
         }
-
-    def clean_options(self):
-        """The :class:`molvae.chem.CleanOptions` these settings describe."""
-        from molvae.chem import CleanOptions
-
-        return CleanOptions(
-            largest_fragment=self.largest_fragment,
-            neutralise=self.neutralise,
-            strip_isotopes=self.strip_isotopes,
-            allowed_elements=frozenset(self.allowed_elements) if self.allowed_elements else None,
-            max_heavy_atoms=self.max_heavy_atoms,
-            max_tokens=self.max_tokens,
-        )
 
 
 @dataclass

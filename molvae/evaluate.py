@@ -15,9 +15,11 @@ import torch
 
 from molvae import metrics
 from molvae.api import MolVAE
-from molvae.chem import PROPERTIES
 from molvae.config import DataConfig
-from molvae.data import cache_dir, load_dataset, read_table
+from molvae.data.cache import cache_dir
+from molvae.data.load import load_dataset
+from molvae.data.properties import PROPERTIES
+from molvae.data.tables import read_table
 from molvae.files import atomic_write
 from molvae.progress import console
 

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from molvae.chem import PROPERTIES, compute_properties, fingerprint
+from molvae.data.chem import fingerprint
+from molvae.data.properties import PROPERTIES, compute_properties
 from molvae.errors import UserError
 
 if TYPE_CHECKING:

@@ -22,7 +22,8 @@ from rdkit.Chem import QED, Crippen, Descriptors
 from rdkit.Chem.Scaffolds import MurckoScaffold
 from scipy.stats import wasserstein_distance
 
-from molvae.chem import fingerprint, sa_score, without_rdkit_log
+from molvae.data.chem import fingerprint, without_rdkit_log
+from molvae.data.properties import sa_score
 from molvae.filters import passes_filters
 
 #: Morgan fingerprints for SNN and IntDiv: radius 2, 1024 bits, as in MOSES.

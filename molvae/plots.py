@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from molvae.chem import to_mol
+from molvae.data.chem import to_mol
 
 
 def save(fig: Figure, path: str | Path, dpi: int = 120) -> None:

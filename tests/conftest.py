@@ -34,7 +34,7 @@ def moses_smiles() -> list[str]:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory, moses_smiles):
     """A tiny model trained briefly on 400 molecules with logp and qed heads (~10 s)."""
-    from molvae.api import train
+    from molvae.train.run import train
 
     out = tmp_path_factory.mktemp("tiny_model")
     p = load_preset("tiny")

@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from molvae.anomaly import elbo_terms
+from molvae.data.dataset import make_batch
 from molvae.errors import UserError
+from molvae.train.validation import validate
 
 OOD = ["C1CCCCCCCCCCCCCCCCCCC1", "CCCCCCCCCCCCCCCCCCCCCCCCC", "OCC(O)C(O)C(O)C(O)C(O)CO"]
 
@@ -14,15 +16,33 @@ OOD = ["C1CCCCCCCCCCCCCCCCCCC1", "CCCCCCCCCCCCCCCCCCCCCCCCC", "OCC(O)C(O)C(O)C(O
 def test_elbo_terms_match_the_training_loss(tiny_model):
     ds, _ = tiny_model.prepare(["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1"])
     ids, lengths = ds.to_padded(tiny_model.vocab)
+    batch = make_batch(ids, lengths, slice(None))
     net = tiny_model.model
-    nll, kl = elbo_terms(net, ids, lengths, n_samples=3, generator=torch.Generator().manual_seed(0))
+    nll, kl = elbo_terms(net, batch, n_samples=3, generator=torch.Generator().manual_seed(0))
     assert nll.shape == (3, 3) and kl.shape == (3,)
     assert (nll > 0).all() and (kl >= 0).all()
-    out = net(ids, lengths, sample_z=False)
-    assert kl.mean().item() == pytest.approx(out.kl_dims.sum().item(), rel=1e-4)
-    # With z fixed at mu the summed NLL is the model's recon_loss, molecule by molecule.
-    mu_nll, _ = elbo_terms(net.eval(), ids, lengths, 1, torch.Generator().manual_seed(0))
-    assert torch.isfinite(mu_nll).all()
+    out = net(batch, sample_z=False)
+    assert kl.mean().item() == pytest.approx(out.kl_loss.item(), rel=1e-4)
+
+
+def test_reconstruction_term_at_the_mean_equals_validation_recon_loss(tiny_model):
+    """The anomaly score's NLL at z = mu is, molecule by molecule, what validation reports."""
+    smiles = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "CCN(CC)CC"]
+    ds, _ = tiny_model.prepare(smiles)
+    ids, lengths = ds.to_padded(tiny_model.vocab)
+    nll, _ = elbo_terms(tiny_model.model, make_batch(ids, lengths, slice(None)), 1, at_mean=True)
+    again, _ = elbo_terms(tiny_model.model, make_batch(ids, lengths, slice(None)), 1, at_mean=True)
+    assert torch.equal(nll, again)  # deterministic
+    for i in range(len(ds)):
+        one = ds.subset([i])
+        metrics = validate(
+            tiny_model.model, one, tiny_model.standardiser, 8, "cpu", vocab=tiny_model.vocab
+        )
+        assert nll[i, 0].item() == pytest.approx(metrics["recon_loss"], rel=1e-5)
+    metrics = validate(
+        tiny_model.model, ds, tiny_model.standardiser, 8, "cpu", vocab=tiny_model.vocab
+    )
+    assert nll.mean().item() == pytest.approx(metrics["recon_loss"], rel=1e-5)
 
 
 def test_scores_keep_input_order_and_flag_what_the_model_cannot_represent(tiny_model):
@@ -42,20 +62,26 @@ def test_scores_are_reproducible_and_estimates_tighten_with_samples(tiny_model):
     assert many.loc[0, "recon_logprob"] >= -many.loc[0, "neg_elbo"]
 
 
-def test_calibrated_threshold_flags_about_the_quantile_and_is_saved(tiny_model, tmp_path):
+def test_calibrated_threshold_flags_about_the_quantile_and_is_saved(
+    tiny_model, tmp_path, monkeypatch
+):
     from molvae import MolVAE
+
+    # calibrate() sets these; monkeypatch puts them back even if the test fails.
+    monkeypatch.setattr(tiny_model, "anomaly_threshold", None)
+    monkeypatch.setattr(tiny_model, "anomaly_quantile", None)
 
     ref = pd.read_csv("data/moses_test_1k.csv")["SMILES"].head(200).tolist()
     threshold = tiny_model.calibrate(ref, quantile=0.9)
     frame, _ = tiny_model.score(ref)
     assert frame["flag"].mean() == pytest.approx(0.1, abs=0.02)
     tiny_model.save(tmp_path / "m.pt")
-    assert MolVAE.load(tmp_path / "m.pt").ckpt["anomaly_threshold"] == threshold
+    loaded = MolVAE.load(tmp_path / "m.pt")
+    assert loaded.anomaly_threshold == threshold and loaded.anomaly_quantile == 0.9
     with pytest.raises(UserError, match="quantile"):
         tiny_model.calibrate(ref, quantile=1.5)
     with pytest.raises(UserError, match="at least 20"):
         tiny_model.calibrate(ref[:5])
-    del tiny_model.ckpt["anomaly_threshold"]
 
 
 def test_bundled_model_scores_out_of_domain_molecules_higher(pretrained):

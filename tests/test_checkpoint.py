@@ -3,8 +3,8 @@ import os
 import pytest
 import torch
 
-from molvae import checkpoint
 from molvae.errors import UserError
+from molvae.train import checkpoint
 
 
 class _Payload:

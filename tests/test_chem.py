@@ -7,7 +7,7 @@ import math
 import pytest
 from rdkit import Chem, RDLogger, rdBase
 
-from molvae import chem
+from molvae.data import chem, properties
 
 DEFAULT = chem.CleanOptions()
 
@@ -101,7 +101,7 @@ def test_from_selfies_returns_none_when_nothing_decodes():
     ],
 )
 def test_clean_reasons_with_default_options(raw, reason):
-    assert chem.clean(raw, chem.CleanOptions(max_tokens=128)) == (None, reason)
+    assert chem.clean(raw, chem.CleanOptions(max_tokens=128)) == chem.CleanResult.rejected(reason)
 
 
 def test_clean_reason_strings_are_the_documented_ones():
@@ -127,10 +127,12 @@ def test_clean_reason_strings_are_the_documented_ones():
 
 
 def test_clean_returns_canonical_smiles_and_its_selfies_tokens():
-    can, tokens = chem.clean(" OCC ", DEFAULT)
+    result = chem.clean(" OCC ", DEFAULT)
+    can, tokens = result.smiles, list(result.tokens)
     assert can == "CCO"
     assert tokens == ["[C]", "[C]", "[O]"]
-    can, tokens = chem.clean("C1=CC=CC=C1O", DEFAULT)
+    result = chem.clean("C1=CC=CC=C1O", DEFAULT)
+    can, tokens = result.smiles, list(result.tokens)
     assert can == "Oc1ccccc1"
     assert chem.from_selfies("".join(tokens)) == "Oc1ccccc1"
 
@@ -147,39 +149,48 @@ def test_clean_returns_canonical_smiles_and_its_selfies_tokens():
     ],
 )
 def test_clean_standardises_salts_solvents_isotopes(raw, cleaned):
-    can, tokens = chem.clean(raw, DEFAULT)
+    result = chem.clean(raw, DEFAULT)
+    can, tokens = result.smiles, list(result.tokens)
     assert can == cleaned
     assert chem.from_selfies("".join(tokens)) == cleaned
 
 
 def test_clean_options_switch_each_step_off():
     keep_all = chem.CleanOptions(largest_fragment=False, neutralise=False, strip_isotopes=False)
-    assert chem.clean("CC(=O)[O-].[Na+]", keep_all)[0] == "CC(=O)[O-].[Na+]"
-    assert chem.clean("[13CH3]O", keep_all)[0] == "[13CH3]O"
+    assert chem.clean("CC(=O)[O-].[Na+]", keep_all).smiles == "CC(=O)[O-].[Na+]"
+    assert chem.clean("[13CH3]O", keep_all).smiles == "[13CH3]O"
     only_fragment = chem.CleanOptions(neutralise=False)
-    assert chem.clean("CC(=O)[O-].[Na+]", only_fragment)[0] == "CC(=O)[O-]"
+    assert chem.clean("CC(=O)[O-].[Na+]", only_fragment).smiles == "CC(=O)[O-]"
 
 
 def test_clean_allowed_elements():
     organic = chem.CleanOptions(allowed_elements=frozenset({"C", "N", "O", "Cl"}))
-    assert chem.clean("Cl[Pt](Cl)(N)N", organic) == (None, chem.UNSUPPORTED_ELEMENT)
-    assert chem.clean("CCS", organic) == (None, chem.UNSUPPORTED_ELEMENT)
-    assert chem.clean("CCCl", organic)[0] == "CCCl"
+    assert chem.clean("Cl[Pt](Cl)(N)N", organic) == chem.CleanResult.rejected(
+        chem.UNSUPPORTED_ELEMENT
+    )
+    assert chem.clean("CCS", organic) == chem.CleanResult.rejected(chem.UNSUPPORTED_ELEMENT)
+    assert chem.clean("CCCl", organic).smiles == "CCCl"
     # The counter-ion is gone before the element check, so a sodium salt passes...
-    assert chem.clean("CC(=O)[O-].[Na+]", organic)[0] == "CC(=O)O"
+    assert chem.clean("CC(=O)[O-].[Na+]", organic).smiles == "CC(=O)O"
     # ...unless fragments are kept.
     whole = chem.CleanOptions(largest_fragment=False, allowed_elements=organic.allowed_elements)
-    assert chem.clean("CC(=O)[O-].[Na+]", whole) == (None, chem.UNSUPPORTED_ELEMENT)
+    assert chem.clean("CC(=O)[O-].[Na+]", whole) == chem.CleanResult.rejected(
+        chem.UNSUPPORTED_ELEMENT
+    )
     # No element list: any element SELFIES can encode is fine.
-    assert chem.clean("Cl[Pt](Cl)(N)N", DEFAULT)[0] is not None
+    assert chem.clean("Cl[Pt](Cl)(N)N", DEFAULT).smiles is not None
 
 
 def test_clean_size_limits_are_inclusive():
     hexane = "CCCCCC"  # 6 heavy atoms, 6 SELFIES tokens
-    assert chem.clean(hexane, chem.CleanOptions(max_heavy_atoms=6))[0] == hexane
-    assert chem.clean(hexane, chem.CleanOptions(max_heavy_atoms=5)) == (None, chem.TOO_LONG)
-    assert chem.clean(hexane, chem.CleanOptions(max_tokens=6))[0] == hexane
-    assert chem.clean(hexane, chem.CleanOptions(max_tokens=5)) == (None, chem.TOO_LONG)
+    assert chem.clean(hexane, chem.CleanOptions(max_heavy_atoms=6)).smiles == hexane
+    assert chem.clean(hexane, chem.CleanOptions(max_heavy_atoms=5)) == chem.CleanResult.rejected(
+        chem.TOO_LONG
+    )
+    assert chem.clean(hexane, chem.CleanOptions(max_tokens=6)).smiles == hexane
+    assert chem.clean(hexane, chem.CleanOptions(max_tokens=5)) == chem.CleanResult.rejected(
+        chem.TOO_LONG
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,13 +207,13 @@ def test_penalized_logp_of_cyclooctane_from_its_terms():
     logp = 3.1208  # Crippen logP: 8 CH2 in a ring
     sa = 1.0  # sascorer clips tiny, easy molecules to 1
     cycle = 2  # an 8-ring is 2 atoms beyond 6
-    assert chem.PROPERTIES["logp"](mol) == pytest.approx(logp, abs=1e-4)
-    assert chem.sa_score(mol) == pytest.approx(sa)
+    assert properties.PROPERTIES["logp"](mol) == pytest.approx(logp, abs=1e-4)
+    assert properties.sa_score(mol) == pytest.approx(sa)
     expected = (
         (logp - LOGP_MEAN) / LOGP_STD + (-sa - SA_MEAN) / SA_STD + (-cycle - CYCLE_MEAN) / CYCLE_STD
     )
     assert expected == pytest.approx(-3.8974, abs=1e-3)
-    assert chem.penalized_logp(mol) == pytest.approx(expected, abs=1e-4)
+    assert properties.penalized_logp(mol) == pytest.approx(expected, abs=1e-4)
 
 
 def test_penalized_logp_has_no_cycle_penalty_up_to_six_rings():
@@ -210,13 +221,13 @@ def test_penalized_logp_has_no_cycle_penalty_up_to_six_rings():
     expected = (
         (1.6866 - LOGP_MEAN) / LOGP_STD + (-1.0 - SA_MEAN) / SA_STD + (0 - CYCLE_MEAN) / CYCLE_STD
     )
-    assert chem.penalized_logp(benzene) == pytest.approx(expected, abs=1e-4)
+    assert properties.penalized_logp(benzene) == pytest.approx(expected, abs=1e-4)
 
 
 def test_properties_of_ethanol():
-    assert set(chem.PROPERTIES) == {"logp", "qed", "sa", "mw", "tpsa", "plogp"}
-    names = list(chem.PROPERTIES)
-    values = dict(zip(names, chem.compute_properties("OCC", names), strict=True))
+    assert set(properties.PROPERTIES) == {"logp", "qed", "sa", "mw", "tpsa", "plogp"}
+    names = list(properties.PROPERTIES)
+    values = dict(zip(names, properties.compute_properties("OCC", names), strict=True))
     assert values["mw"] == pytest.approx(46.069, abs=1e-3)
     assert values["tpsa"] == pytest.approx(20.23, abs=1e-2)
     assert values["logp"] == pytest.approx(-0.0014, abs=1e-4)
@@ -225,9 +236,9 @@ def test_properties_of_ethanol():
 
 
 def test_compute_properties_is_nan_for_unparseable_molecules():
-    out = chem.compute_properties("C1CC", ["logp", "mw"])
+    out = properties.compute_properties("C1CC", ["logp", "mw"])
     assert len(out) == 2 and all(math.isnan(v) for v in out)
-    assert chem.compute_properties("CCO", []) == []
+    assert properties.compute_properties("CCO", []) == []
 
 
 def test_fingerprint():
@@ -279,7 +290,7 @@ def test_without_rdkit_log_silences_only_inside_the_block(capfd):
 @pytest.mark.usefixtures("rdkit_default_log")
 def test_to_mol_on_bad_smiles_logs_nothing(capfd):
     assert chem.to_mol("not_a_smiles") is None
-    assert chem.clean("C1CC", DEFAULT) == (None, chem.UNPARSEABLE)
+    assert chem.clean("C1CC", DEFAULT) == chem.CleanResult.rejected(chem.UNPARSEABLE)
     assert capfd.readouterr().err == ""
 
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from molvae.chem import to_mol
-from molvae.cli import app
+from molvae.cli.main import app
+from molvae.data.chem import to_mol
 
 runner = CliRunner()
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -44,6 +44,21 @@ def test_train_writes_outputs(trained):
     for name in ("best.pt", "last.pt", "metrics.csv", "rejects.csv"):
         assert (trained / name).exists()
     assert len(pd.read_csv(trained / "metrics.csv")) == 2
+
+
+def test_train_resume_refuses_a_changed_schedule_with_one_sentence(trained):
+    args = ["train", str(DATA / "moses_train_2k.csv"), "--preset", "tiny", "--epochs", "3"]
+    args += ["--max-molecules", "300", "--properties", "logp", "--out", str(trained)]
+    args += ["--cache-dir", str(trained / "cache"), "--resume"]
+    result = runner.invoke(app, args)
+    assert result.exit_code != 0
+    message = str(result.exception)
+    assert "epochs 2 -> 3" in message and "--force" in message
+
+
+def test_evaluate_needs_a_test_table(trained):
+    result = runner.invoke(app, ["evaluate", str(trained / "best.pt")])
+    assert result.exit_code != 0 and "--test" in result.output
 
 
 def test_sample_writes_valid_smiles_and_prints_fractions(trained, tmp_path):

@@ -14,11 +14,15 @@ import pytest
 import torch
 from rdkit import Chem
 
-from molvae import chem, data
 from molvae.config import DataConfig
-from molvae.data import MolDataset, cache_dir, load_dataset, read_table
+from molvae.data import chem, properties
+from molvae.data import load as data
+from molvae.data.cache import cache_dir
+from molvae.data.dataset import MolDataset
+from molvae.data.load import load_dataset
+from molvae.data.tables import read_table
+from molvae.data.tokens import Vocab
 from molvae.errors import UserError
-from molvae.tokens import Vocab
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 MESSY = DATA / "messy_example.csv"
@@ -468,7 +472,7 @@ def test_computed_properties_match_chem_properties():
     assert ds.properties.shape == (5, 6)
     for i, s in enumerate(ds.smiles):
         mol = Chem.MolFromSmiles(s)
-        expected = [chem.PROPERTIES[name](mol) for name in COMPUTED]
+        expected = [properties.PROPERTIES[name](mol) for name in COMPUTED]
         np.testing.assert_allclose(ds.properties[i], expected, rtol=1e-6, atol=1e-5)
     mw = dict(zip(ds.smiles, ds.properties[:, COMPUTED.index("mw")].tolist(), strict=True))
     assert mw["CCO"] == pytest.approx(46.069, abs=1e-3)
@@ -486,7 +490,7 @@ def test_file_columns_and_computed_properties_together():
     assert ds.property_names == ["logp", "pIC50"]  # the order asked for
     row9 = ds.rows.tolist().index(9)
     assert ds.properties[row9].tolist() == pytest.approx(
-        [chem.PROPERTIES["logp"](Chem.MolFromSmiles("CC(=O)O")), 3.0]
+        [properties.PROPERTIES["logp"](Chem.MolFromSmiles("CC(=O)O")), 3.0]
     )
 
 

@@ -61,3 +61,42 @@ def test_fcd_of_a_set_against_itself_is_near_zero():
     other = metrics.moses_metrics(["CCCCCCCCCCCCCCCC", "CCCCCCCCCCCCCCCCCO"] * 50, ref, None, fcd)
     assert same["FCD/Test"] < 0.5
     assert other["FCD/Test"] > 10 * max(same["FCD/Test"], 0.1)
+
+
+def test_evaluate_values_match_hand_computed_cases(tiny_model, tmp_path, monkeypatch):
+    """The plumbing: what is sampled, the training set given, the reconstruction subset."""
+    test_file = tmp_path / "test.csv"
+    lines = (DATA / "moses_test_1k.csv").read_text().splitlines()[:61]
+    test_file.write_text("\n".join(lines) + "\n")
+    train_file = tmp_path / "train.csv"
+    train_file.write_text("smiles\nCCO\nCCCC\n")
+    generated = ["CCO", "CCO", "c1ccccc1", None, "CCN", "CCCC", None, "CCN"]
+    seen = {}
+
+    def fake_sample(n, seed=None, progress=False, prior="auto", temperature=1.0):
+        seen.update(n=n, seed=seed, prior=prior)
+        return list(generated)
+
+    monkeypatch.setattr(tiny_model, "sample", fake_sample)
+    result = evaluate(
+        tiny_model,
+        test=test_file,
+        train=train_file,
+        n=8,
+        n_recon=1000,  # more than the test set: every usable test molecule
+        seed=5,
+        use_fcd=False,
+        cache=str(tmp_path / "cache"),
+        progress=False,
+        prior="standard",
+    )
+    assert seen == {"n": 8, "seed": 5, "prior": "standard"}
+    assert result["valid"] == pytest.approx(6 / 8)
+    assert result["unique@1000"] == pytest.approx(4 / 6)  # CCO, c1ccccc1, CCN, CCCC
+    assert result["Novelty"] == pytest.approx(2 / 4)  # c1ccccc1 and CCN are not in train.csv
+    frame, _ = tiny_model.reconstruct_table(test_file)
+    assert result["recon_exact"] == pytest.approx(frame["exact"].mean())
+    mu = tiny_model.encode(frame["smiles"].tolist())
+    from molvae import metrics
+
+    assert result["active_units"] == metrics.active_units(mu)

@@ -1,6 +1,6 @@
 import pytest
 
-from molvae.chem import to_mol
+from molvae.data.chem import to_mol
 from molvae.filters import filter_failure, filter_patterns, passes_filters
 
 

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 import torch
 
-from molvae.chem import to_mol
+from molvae.data.chem import to_mol
 from molvae.errors import UserError
 from molvae.latent import interpolation_path, project, tanimoto_to
 

@@ -3,17 +3,19 @@ import math
 import pytest
 import torch
 
-from molvae.losses import KLAnnealer, kl_loss, kl_per_dim, linear_ramp, property_loss, recon_loss
+from molvae.model.losses import elbo_terms, kl_loss, property_errors
+from molvae.train.schedules import KLAnnealer, linear_ramp
 
 
 def test_kl_per_dim_is_zero_at_the_prior_and_matches_closed_form():
+    logits, targets = torch.zeros(4, 2, 5), torch.ones(4, 2, dtype=torch.long)
     mu = torch.zeros(4, 3)
     logvar = torch.zeros(4, 3)
-    assert torch.allclose(kl_per_dim(mu, logvar), torch.zeros(3))
+    assert torch.allclose(elbo_terms(logits, targets, mu, logvar)[1], torch.zeros(4, 3))
     mu = torch.tensor([[1.0, 0.0]])
     logvar = torch.tensor([[0.0, math.log(2.0)]])
-    expected = torch.tensor([0.5, 0.5 * (2.0 - 1.0 - math.log(2.0))])
-    assert torch.allclose(kl_per_dim(mu, logvar), expected)
+    expected = torch.tensor([[0.5, 0.5 * (2.0 - 1.0 - math.log(2.0))]])
+    assert torch.allclose(elbo_terms(logits[:1], targets[:1], mu, logvar)[1], expected)
 
 
 def test_free_bits_clamps_each_dimension_from_below():
@@ -25,15 +27,17 @@ def test_free_bits_clamps_each_dimension_from_below():
 def test_recon_loss_sums_tokens_and_ignores_padding():
     logits = torch.zeros(2, 3, 5)  # uniform: each token costs log 5
     targets = torch.tensor([[4, 2, 0], [4, 4, 2]])  # 2 and 3 real tokens
-    assert recon_loss(logits, targets).item() == pytest.approx((2 + 3) * math.log(5) / 2)
+    nll, _ = elbo_terms(logits, targets, torch.zeros(2, 1), torch.zeros(2, 1))
+    assert nll.tolist() == pytest.approx([2 * math.log(5), 3 * math.log(5)])
 
 
 def test_property_loss_masks_missing_values():
     pred = torch.tensor([[1.0, 0.0], [2.0, 5.0]])
     target = torch.tensor([[0.0, float("nan")], [2.0, float("nan")]])
-    assert property_loss(pred, target).item() == pytest.approx(0.5)
+    sq_err, known = property_errors(pred, target)
+    assert sq_err.tolist() == pytest.approx([1.0, 0.0]) and known.tolist() == [1.0, 1.0]
     all_missing = torch.full((2, 2), float("nan"))
-    assert property_loss(pred, all_missing).item() == 0.0
+    assert property_errors(pred, all_missing)[0].tolist() == [0.0, 0.0]
 
 
 @pytest.mark.parametrize("schedule", ["linear", "sigmoid", "cyclical", "constant"])

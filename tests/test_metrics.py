@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from molvae import metrics
-from molvae.chem import to_mol
+from molvae.data.chem import to_mol
 
 
 def test_valid_counts_none_and_empty_as_invalid():

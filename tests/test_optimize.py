@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from molvae import MolVAE, UserError
-from molvae.chem import PROPERTIES, fingerprint, to_mol
 from molvae.config import OptimizeConfig
+from molvae.data.chem import fingerprint, to_mol
+from molvae.data.properties import PROPERTIES
 from molvae.optimize.bo import Optimizer, TrustRegion, optimize
 from molvae.optimize.journal import COLUMNS, Journal
 from molvae.optimize.objectives import Objective, builtin, custom, from_spec

@@ -6,7 +6,7 @@ import torch
 
 from molvae import MolVAE
 from molvae.api import PRETRAINED_DIR
-from molvae.chem import to_mol
+from molvae.data.chem import to_mol
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -32,7 +32,7 @@ def test_bundled_property_head_tracks_rdkit_logp():
     import numpy as np
     import pandas as pd
 
-    from molvae.chem import PROPERTIES
+    from molvae.data.properties import PROPERTIES
 
     model = MolVAE.pretrained(device="cpu")
     smiles = pd.read_csv(DATA / "moses_test_1k.csv")["SMILES"].tolist()[:300]

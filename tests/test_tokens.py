@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from molvae import chem
-from molvae.tokens import BOS, EOS, PAD, SPECIALS, UNK, Vocab
+from molvae.data import chem
+from molvae.data.tokens import BOS, EOS, PAD, SPECIALS, UNK, Vocab
 
 TOKENS = ["[O]", "[C]", "[=C]", "[Ring1]", "[C]", "[N]"]
 
@@ -63,7 +63,8 @@ def test_decode_stops_at_eos_and_skips_specials(vocab):
 
 
 def test_encode_then_decode_round_trips_a_molecule():
-    _, tokens = chem.clean("CC(=O)Oc1ccccc1C(=O)O", chem.CleanOptions())
+    result = chem.clean("CC(=O)Oc1ccccc1C(=O)O", chem.CleanOptions())
+    _, tokens = result.smiles, list(result.tokens)
     vocab = Vocab(tokens)
     ids = vocab.encode(tokens)
     assert ids[-1] == vocab.eos_id and len(ids) == len(tokens) + 1

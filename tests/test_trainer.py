@@ -4,9 +4,10 @@ import pytest
 import torch
 
 from molvae.config import DataConfig, load_preset, replace
-from molvae.data import load_dataset
+from molvae.data.dataset import Standardiser, epoch_batches
+from molvae.data.load import load_dataset
 from molvae.errors import UserError
-from molvae.trainer import Standardiser, Trainer, epoch_batches
+from molvae.train.trainer import Trainer
 
 
 def test_epoch_batches_cover_every_molecule_once_and_group_lengths():
@@ -94,8 +95,8 @@ def test_resume_without_checkpoint_returns_false_and_refuses_other_data(moses_sm
 
 
 def test_validation_reports_property_r2_and_active_units(tiny_model):
-    last = tiny_model.ckpt["history"][-1]
-    for key in ("recon_loss", "kl_loss", "token_acc", "exact_match", "active_units"):
+    last = tiny_model.history[-1]
+    for key in ("recon_loss", "kl_loss", "token_acc", "exact_match", "token_match", "active_units"):
         assert key in last
     assert 0 <= last["active_units"] <= tiny_model.latent_dim
     assert "r2_logp" in last and "mae_qed" in last
@@ -117,3 +118,25 @@ def test_cuda_bf16_training_and_seeded_sampling(moses_smiles, tmp_path):
     trainer.fit()
     model = MolVAE.load(tmp_path / "g" / "best.pt", device="cuda")
     assert model.sample(20, seed=1) == model.sample(20, seed=1)
+
+
+def test_resume_refuses_changed_schedules_unless_forced(moses_smiles, tmp_path):
+    ds = _dataset(moses_smiles[:40], tmp_path)
+    model_cfg, train_cfg = _short_cfg()
+    first = replace(train_cfg, epochs=1)
+    Trainer(ds, ds.subset([]), model_cfg, first, tmp_path / "r", progress=False).fit()
+    for changed in (replace(first, epochs=2), replace(first, beta=first.beta * 2)):
+        again = Trainer(ds, ds.subset([]), model_cfg, changed, tmp_path / "r", progress=False)
+        with pytest.raises(UserError, match="other schedule settings .* pass --force"):
+            again.resume()
+    longer = Trainer(
+        ds, ds.subset([]), model_cfg, replace(first, epochs=2), tmp_path / "r", progress=False
+    )
+    assert longer.resume(force=True)
+    assert longer.epoch == 1
+    longer.fit()
+    assert len(longer.history) == 2
+    other_batches = replace(first, batch_size=first.batch_size + 1)
+    t3 = Trainer(ds, ds.subset([]), model_cfg, other_batches, tmp_path / "r", progress=False)
+    with pytest.raises(UserError, match="different batch_size"):  # never, even with force
+        t3.resume(force=True)

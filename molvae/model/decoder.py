@@ -1,4 +1,5 @@
-"""GRU decoder conditioned on z, with Gumbel-Softmax scheduled sampling and relaxed decoding."""
+"""GRU decoder conditioned on z, with Gumbel-Softmax scheduled sampling and a fast
+step-by-step inference path."""
 
 from __future__ import annotations
 
@@ -85,23 +86,6 @@ class GRUDecoder(nn.Module):
         emb = torch.cat([emb[:, :1], mixed], dim=1)  # (B, T, E)
         return self._run(emb, z, h0)
 
-    def step(
-        self, inp_emb: torch.Tensor, z: torch.Tensor, h: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One decoding step.
-
-        Args:
-            inp_emb: `batch x embed_dim` embedding of the previous token (or a soft mixture).
-            z: `batch x latent_dim`.
-            h: `layers x batch x hidden` state.
-
-        Returns:
-            `batch x vocab` logits and the new state.
-        """
-        x = torch.cat([inp_emb, z], dim=-1).unsqueeze(1)  # (B, 1, E + Z)
-        out, h = self.gru(x, h)  # (B, 1, H)
-        return self.out(out.squeeze(1)), h  # (B, V)
-
     def generation_cache(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """What stays fixed while decoding ``z``, for :meth:`fast_step`.
 
@@ -118,7 +102,8 @@ class GRUDecoder(nn.Module):
     def fast_step(
         self, tok: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor], h: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One inference step, equal to :meth:`step` but cheaper (see :meth:`generation_cache`).
+        """One inference step, equal to a step of the GRU but cheaper (see
+        :meth:`generation_cache`).
 
         Args:
             tok: `batch` previous token ids.
@@ -147,25 +132,3 @@ class GRUDecoder(nn.Module):
             x = n + update * (h[layer] - n)  # (1 - u) * n + u * h
             new_h.append(x)
         return self.out(x), torch.stack(new_h)
-
-    def relaxed_decode(self, z: torch.Tensor, max_len: int, tau: float = 0.5) -> torch.Tensor:
-        """Differentiable decoding: feed back Gumbel-Softmax relaxed samples, no argmax.
-
-        Args:
-            z: `batch x latent_dim`.
-            max_len: Number of steps.
-            tau: Gumbel-Softmax temperature (lower is closer to one-hot).
-
-        Returns:
-            `batch x max_len x vocab` relaxed one-hot samples; gradients reach z.
-        """
-        bos = torch.full((z.shape[0],), 1, dtype=torch.long, device=z.device)
-        emb = self.embedding(bos)  # (B, E)
-        h = self.init_hidden(z)
-        outs = []
-        for _ in range(max_len):
-            logits, h = self.step(emb, z, h)
-            y = F.gumbel_softmax(logits, tau=tau, hard=False)  # (B, V)
-            outs.append(y)
-            emb = y @ self.embedding.weight  # (B, E)
-        return torch.stack(outs, dim=1)

@@ -3,24 +3,36 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
 
 from molvae.config import ModelConfig
-from molvae.losses import kl_per_dim, recon_loss
+from molvae.data.dataset import Batch
+from molvae.data.tokens import Vocab
 from molvae.model.decoder import GRUDecoder
 from molvae.model.encoder import GRUEncoder
+from molvae.model.losses import elbo_terms, kl_loss, property_errors
 from molvae.model.property_head import PropertyHead
-from molvae.tokens import Vocab
+
+Reduction = Literal["mean", "none"]
+#: Keeps the Gumbel noise ``-log(-log u)`` finite when ``u`` is exactly 0 or 1.
+_EPS = 1e-20
 
 
 @dataclass
 class VAEOutput:
-    """What one forward pass returns: the loss terms and the tensors they came from."""
+    """What one forward pass returns: the loss terms and the tensors they came from.
 
-    recon_loss: torch.Tensor  # scalar: summed token NLL per molecule
-    kl_dims: torch.Tensor  # `latent_dim`: batch-mean KL of each dimension
+    With ``reduction="mean"`` the losses are scalars: (weighted) means over molecules, the KL
+    with free bits applied per dimension. With ``reduction="none"`` they have shape `batch`.
+    """
+
+    recon_loss: torch.Tensor  # token NLL summed over each molecule
+    kl_loss: torch.Tensor  # KL(q(z|x) || N(0, I)) summed over dimensions
+    prop_loss: torch.Tensor | None  # squared error on the known standardised targets
+    kl_dims: torch.Tensor  # `latent_dim`: batch-mean KL of each dimension (no free bits)
     logits: torch.Tensor  # `batch x time x vocab`
     mu: torch.Tensor  # `batch x latent_dim`
     logvar: torch.Tensor  # `batch x latent_dim`
@@ -48,25 +60,36 @@ class VAE(nn.Module):
 
     def forward(
         self,
-        ids: torch.Tensor,
-        lengths: torch.Tensor,
+        batch: Batch,
+        reduction: Reduction = "mean",
+        free_bits: float = 0.0,
         word_dropout: float = 0.0,
         sched_sampling: float = 0.0,
         tau: float = 1.0,
         sample_z: bool = True,
+        generator: torch.Generator | None = None,
     ) -> VAEOutput:
-        """Encode, sample z by reparameterisation, decode with teacher forcing.
+        """Encode, sample z by reparameterisation, decode with teacher forcing, score.
 
         Args:
-            ids: `batch x time` target ids, each row ``tokens + <eos>`` then ``<pad>``.
-            lengths: `batch` tokens per row, ``<eos>`` included.
+            batch: Target ids (each row ``tokens + <eos>`` then ``<pad>``), lengths, and
+                optionally property targets and per-molecule weights.
+            reduction: ``mean`` (weighted by ``batch.weights`` when given) or ``none``
+                (one value per molecule).
+            free_bits: Nats per latent dimension below which the KL is not penalised
+                (``mean`` only).
             word_dropout: Probability of replacing a decoder input by ``<unk>``.
             sched_sampling: See :meth:`GRUDecoder.forward`.
             tau: Gumbel-Softmax temperature.
             sample_z: Sample z (training); ``False`` decodes from ``mu``.
+            generator: Random generator for z.
         """
-        mu, logvar = self.encoder(ids, lengths)  # (B, Z) each
-        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if sample_z else mu
+        ids = batch.ids
+        mu, logvar = self.encoder(ids, batch.lengths)  # (B, Z) each
+        z = mu
+        if sample_z:
+            eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+            z = mu + eps * (0.5 * logvar).exp()  # (B, Z)
         bos = torch.full_like(ids[:, :1], Vocab.bos_id)
         inputs = torch.cat([bos, ids[:, :-1]], dim=1)  # (B, T): <bos> + targets shifted
         if word_dropout > 0 and self.training:
@@ -74,13 +97,36 @@ class VAE(nn.Module):
             drop[:, 0] = False
             inputs = inputs.masked_fill(drop & (inputs != Vocab.pad_id), Vocab.unk_id)
         logits = self.decoder(inputs, z, sched_sampling=sched_sampling, tau=tau)
+        props = self.head(mu) if self.head is not None else None
+        nll, kl = elbo_terms(logits, ids, mu, logvar)  # (B,), (B, Z)
+        sq_err = n_known = None
+        if props is not None and batch.props is not None:
+            sq_err, n_known = property_errors(props, batch.props)  # (B,), (B,)
+        if batch.weights is None:
+            w = torch.full_like(nll, 1.0 / len(nll))
+        else:
+            w = batch.weights.float() / batch.weights.float().sum()  # (B,)
+        kl_dims = (w.unsqueeze(1) * kl).sum(dim=0)  # (Z,)
+        if reduction == "none":
+            recon, kl_total = nll, kl.sum(dim=1)
+            prop = None if sq_err is None else sq_err / n_known.clamp(min=1.0)
+        else:
+            recon, kl_total = (w * nll).sum(), kl_loss(kl_dims, free_bits)
+            # Every known target counts once (molecules with more known targets count more).
+            prop = (
+                None
+                if sq_err is None
+                else (w * sq_err).sum() / (w * n_known).sum().clamp(min=torch.finfo(w.dtype).tiny)
+            )
         return VAEOutput(
-            recon_loss=recon_loss(logits, ids, Vocab.pad_id),
-            kl_dims=kl_per_dim(mu, logvar),
+            recon_loss=recon,
+            kl_loss=kl_total,
+            prop_loss=prop,
+            kl_dims=kl_dims,
             logits=logits,
             mu=mu,
             logvar=logvar,
-            props=self.head(mu) if self.head is not None else None,
+            props=props,
         )
 
     @torch.no_grad()
@@ -98,7 +144,8 @@ class VAE(nn.Module):
         Args:
             z: `batch x latent_dim`.
             max_len: Most tokens per molecule.
-            temperature: Softmax temperature for sampling (ignored when ``greedy``).
+            temperature: Softmax temperature for sampling (ignored when ``greedy``); ``0``
+                means greedy.
             greedy: Take the most likely token at each step.
             generator: Random generator for reproducible sampling.
             first_tokens: `vocab` booleans: the tokens a molecule may start with (atoms, so
@@ -107,6 +154,9 @@ class VAE(nn.Module):
         Returns:
             `batch x max_len` ids; everything after the first ``<eos>`` is ``<eos>``.
         """
+        if temperature < 0:
+            raise ValueError(f"temperature must not be negative, got {temperature}")
+        greedy = greedy or temperature == 0
         dec = self.decoder
         n = z.shape[0]
         out = torch.full((n, max_len), Vocab.eos_id, dtype=torch.long, device=z.device)
@@ -126,7 +176,7 @@ class VAE(nn.Module):
                 tok = logits.argmax(dim=-1)
             else:  # Gumbel-max: a sample from softmax(logits / temperature), without softmax
                 u = torch.rand(logits.shape, generator=generator, device=logits.device)
-                noise = -torch.log(-torch.log(u + 1e-20) + 1e-20)
+                noise = -torch.log(-torch.log(u + _EPS) + _EPS)
                 tok = (logits.float() / temperature + noise).argmax(dim=-1)
             out[rows, t] = tok
             going = tok != Vocab.eos_id

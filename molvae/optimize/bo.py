@@ -17,9 +17,9 @@ import pandas as pd
 import torch
 
 from molvae.api import MolVAE
-from molvae.chem import to_smiles
 from molvae.config import METHODS, OptimizeConfig
-from molvae.data import read_table
+from molvae.data.chem import to_smiles
+from molvae.data.tables import read_table
 from molvae.errors import UserError
 from molvae.files import atomic_write
 from molvae.optimize.constraints import Constraints
@@ -152,7 +152,7 @@ class Optimizer:
         none)."""
         rng = np.random.default_rng(self.cfg.seed)
         if self.init is None:
-            pool = list(self.model.ckpt.get("train_sample") or [])
+            pool = list(self.model.train_sample)
             if not pool:
                 pool = [s for s in self.model.sample(self.cfg.n_init, seed=self.cfg.seed) if s]
             given = np.full((len(pool), len(self.objectives)), np.nan)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from molvae.chem import PROPERTIES, fingerprint, pains_catalog, to_mol
 from molvae.config import OptimizeConfig
+from molvae.data.chem import fingerprint, to_mol
+from molvae.data.properties import PROPERTIES, pains_catalog
 from molvae.errors import UserError
 
 

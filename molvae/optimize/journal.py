@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from molvae.chem import compute_properties, to_mol
+from molvae.data.chem import to_mol
+from molvae.data.properties import compute_properties
 
 #: Properties recorded beside each score.
 RECORDED = ["logp", "qed", "sa", "mw", "tpsa"]

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from molvae.chem import PROPERTIES, to_mol
+from molvae.data.chem import to_mol
+from molvae.data.properties import PROPERTIES
 from molvae.errors import UserError
 
 #: Built-in objectives and whether larger raw values are better.

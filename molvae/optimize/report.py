@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from molvae import plots
-from molvae.chem import fingerprint, to_mol
 from molvae.config import OptimizeConfig
+from molvae.data.chem import fingerprint, to_mol
 from molvae.optimize.journal import GIVEN, oracle_calls, score_columns
 from molvae.optimize.pareto import hypervolume_so_far, pareto_mask, reference_point
 

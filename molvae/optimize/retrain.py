@@ -13,12 +13,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from molvae.chem import PROPERTIES, compute_properties
-from molvae.losses import kl_loss, property_loss
-from molvae.trainer import Standardiser
+from molvae.data.dataset import Standardiser, make_batch
+from molvae.data.properties import PROPERTIES, compute_properties
+from molvae.train.trainer import train_step
 
 if TYPE_CHECKING:
     from molvae.api import MolVAE
+
+#: Molecules per fine-tuning step: a few hundred are scored in a run, so batches stay small.
+RETRAIN_BATCH = 32
 
 
 def rank_weights(scores: np.ndarray, k: float = 1e-3) -> np.ndarray:
@@ -36,14 +39,14 @@ def finetune(
     weights: np.ndarray,
     steps: int,
     seed: int,
-    lr: float = 1e-4,
-    batch_size: int = 32,
+    batch_size: int = RETRAIN_BATCH,
 ) -> float:
-    """Fine-tune ``vae`` in place on molecules drawn with probability ``weights``.
+    """Fine-tune ``vae`` in place: the trainer's own step, each molecule's loss weighted.
 
-    The loss is the model's own training loss (reconstruction, β-weighted KL with free bits,
-    and the property head on the RDKit properties it predicts), so the head stays aligned with
-    the moved latent space.
+    The loss is the model's training loss with its own :class:`~molvae.config.TrainConfig`
+    (β, free bits, property weight, gradient clip), at the learning rate its schedule ended
+    on (``lr * lr_final_fraction``), so the head stays aligned with the moved latent space.
+    Batches are drawn uniformly; ``weights`` weight each molecule's loss within a batch.
 
     Returns:
         The mean loss over the last 10 steps.
@@ -52,29 +55,22 @@ def finetune(
     if len(ds) == 0 or steps < 1:
         return float("nan")
     keep = ds.rows - 1  # prepare keeps input order; rows count from 1
-    probs = torch.as_tensor(weights[keep] / weights[keep].sum(), dtype=torch.float64)
+    w = torch.as_tensor(weights[keep] / weights[keep].sum(), dtype=torch.float32)
     ids, lengths = ds.to_padded(vae.vocab)
     targets = _property_targets(vae, ds.smiles)
-    train_cfg = vae.ckpt.get("train_config", {})
-    beta, free_bits = train_cfg.get("beta", 0.05), train_cfg.get("free_bits", 0.0)
+    cfg = vae.train_config
     gen = torch.Generator().manual_seed(seed)
     net = vae.model
     net.train()
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     losses = []
     for _ in range(steps):
-        idx = torch.multinomial(probs, batch_size, replacement=True, generator=gen)
-        b_len = lengths[idx]
-        b = ids[idx, : int(b_len.max())].to(vae.device)  # (B, T)
-        out = net(b, b_len.to(vae.device))
-        loss = out.recon_loss + beta * kl_loss(out.kl_dims, free_bits)
-        if out.props is not None and targets is not None:
-            loss = loss + property_loss(out.props, targets[idx].to(vae.device))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
-        opt.step()
-        losses.append(float(loss.detach()))
+        idx = torch.randint(len(ds), (batch_size,), generator=gen)
+        batch = make_batch(ids, lengths, idx, vae.device, props=targets, weights=w)
+        stats = train_step(
+            net, opt, batch, cfg, lr=cfg.lr * cfg.lr_final_fraction, beta=cfg.beta, progress=1.0
+        )
+        losses.append(stats["loss"])
     net.eval()
     return float(np.mean(losses[-10:]))
 

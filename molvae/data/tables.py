@@ -7,13 +7,14 @@ from __future__ import annotations
 import gzip
 import io
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from molvae import chem
+from molvae.data import chem
 from molvae.errors import UserError
 
 _SMILES_EXTS = (".smi", ".smiles")
@@ -147,12 +148,24 @@ def _read_smi(path: Path, first_line: str) -> tuple[pd.DataFrame, bool]:
     return pd.DataFrame({"smiles": smiles, "name": names}), has_header
 
 
+def find_column(columns: Iterable[object], name: str) -> str | None:
+    """The column called ``name``: an exact match first, else one that differs only in case.
+
+    Returns:
+        The column's own spelling, or ``None`` when there is none.
+    """
+    cols = [str(c) for c in columns]
+    if name in cols:
+        return name
+    return next((c for c in cols if c.lower() == name.lower()), None)
+
+
 def _find_smiles_col(frame: pd.DataFrame, wanted: str | None, where: str) -> str:
     cols = [str(c) for c in frame.columns]
     if wanted is not None:
-        for c in cols:
-            if c == wanted or c.lower() == wanted.lower():
-                return c
+        found = find_column(cols, wanted)
+        if found is not None:
+            return found
         raise UserError(f"Column '{wanted}' is not in {where}; its columns are: {', '.join(cols)}.")
     for c in cols:
         if c.lower() in {"smiles", "smi", "canonical_smiles"}:

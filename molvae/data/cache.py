@@ -7,18 +7,30 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from molvae.config import DataConfig
+from molvae.data.dataset import MolDataset
+from molvae.data.tables import Table
+from molvae.data.tokens import Vocab
 from molvae.files import atomic_write
-from molvae.tables import Table
-from molvae.tokens import Vocab
 
-if TYPE_CHECKING:
-    from molvae.data import MolDataset
+#: Bump when clean-up changes what it produces, so old caches are not reused.
+CLEAN_VERSION = 2
+
+
+def cache_file(table: Table, path: Path | None, cfg: DataConfig, drop_duplicates: bool) -> Path:
+    """Where the cleaned form of ``table`` is cached: a file named by everything that shapes
+    it (the input's content, the clean-up options, de-duplication and :data:`CLEAN_VERSION`)."""
+    key = hashlib.sha256(
+        json.dumps(
+            [content_hash(table, path), cfg.cleaning_key(), drop_duplicates, CLEAN_VERSION],
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()[:24]
+    return cache_dir(cfg) / f"{key}.npz"
 
 
 def content_hash(table: Table, path: Path | None) -> str:
@@ -68,8 +80,6 @@ def read_cache(path: Path) -> MolDataset | None:
             meta = json.loads(z["meta"].tobytes().decode())
             text = z["smiles"].tobytes().decode()
             smiles = text.split("\n") if text else []
-            from molvae.data import MolDataset
-
             return MolDataset(
                 smiles=smiles,
                 tokens=z["tokens"],

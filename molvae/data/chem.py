@@ -1,4 +1,4 @@
-"""RDKit and SELFIES wrappers: parse, clean, canonicalise, encode, compute properties.
+"""RDKit and SELFIES wrappers: parse, clean, canonicalise, encode, fingerprint.
 
 Conventions (after datamol): functions are named ``to_*``/``from_*``, accept a SMILES string or
 an RDKit ``Mol``, and return ``None`` on failure instead of raising; callers count failures.
@@ -8,16 +8,16 @@ RDKit's own logging is silenced only inside :func:`without_rdkit_log`.
 from __future__ import annotations
 
 import contextlib
-import math
-import os
-import sys
-from collections.abc import Callable, Iterator, Sequence
+import functools
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import selfies as sf
-from rdkit import Chem, RDConfig, RDLogger, rdBase
-from rdkit.Chem import QED, Crippen, Descriptors, rdMolDescriptors
+from rdkit import Chem, RDLogger, rdBase
+from rdkit.Chem import rdFingerprintGenerator
 from rdkit.Chem.MolStandardize import rdMolStandardize
+
+from molvae.config import DataConfig
 
 # Reasons a row is not used; the rejects file uses exactly these strings.
 EMPTY = "empty"
@@ -111,6 +111,18 @@ class CleanOptions:
     max_heavy_atoms: int | None = None
     max_tokens: int | None = None
 
+    @classmethod
+    def from_config(cls, cfg: DataConfig) -> CleanOptions:
+        """The clean-up steps a :class:`~molvae.config.DataConfig` describes."""
+        return cls(
+            largest_fragment=cfg.largest_fragment,
+            neutralise=cfg.neutralise,
+            strip_isotopes=cfg.strip_isotopes,
+            allowed_elements=frozenset(cfg.allowed_elements) if cfg.allowed_elements else None,
+            max_heavy_atoms=cfg.max_heavy_atoms,
+            max_tokens=cfg.max_tokens,
+        )
+
 
 _fragment_chooser = None
 _uncharger = None
@@ -158,7 +170,30 @@ def _standardise(mol: Chem.Mol, opts: CleanOptions) -> tuple[Chem.Mol, _Atoms]:
     return mol, atoms
 
 
-def clean(smiles: object, opts: CleanOptions) -> tuple[str, list[str]] | tuple[None, str]:
+@dataclass(frozen=True)
+class CleanResult:
+    """What :func:`clean` made of one input.
+
+    Attributes:
+        smiles: The canonical SMILES, or ``None`` when the input was rejected.
+        tokens: Its SELFIES tokens (empty when rejected).
+        reason: Why it was rejected (one of this module's reason strings); ``""`` when kept.
+    """
+
+    smiles: str | None
+    tokens: tuple[str, ...] = ()
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.smiles is not None
+
+    @classmethod
+    def rejected(cls, reason: str) -> CleanResult:
+        return cls(None, (), reason)
+
+
+def clean(smiles: object, opts: CleanOptions) -> CleanResult:
     """Clean one input SMILES and tokenise it as SELFIES.
 
     Args:
@@ -166,128 +201,55 @@ def clean(smiles: object, opts: CleanOptions) -> tuple[str, list[str]] | tuple[N
         opts: Clean-up steps and limits.
 
     Returns:
-        ``(canonical_smiles, selfies_tokens)`` on success, else ``(None, reason)`` with one of
-        the reason strings of this module.
+        The canonical SMILES and its SELFIES tokens, or the reason (one of this module's
+        reason strings) the input was rejected.
     """
     if not isinstance(smiles, str) or not smiles.strip():
-        return None, EMPTY
+        return CleanResult.rejected(EMPTY)
     mol = to_mol(smiles)
     if mol is None or mol.GetNumAtoms() == 0:
-        return None, UNPARSEABLE
+        return CleanResult.rejected(UNPARSEABLE)
     with without_rdkit_log():
         try:
             mol, atoms = _standardise(mol, opts)
         except Exception:  # RDKit raises assorted errors on odd valences
-            return None, UNPARSEABLE
+            return CleanResult.rejected(UNPARSEABLE)
         if atoms.dummy:
-            return None, UNSUPPORTED_SELFIES  # '*' / R-group attachment points
+            return CleanResult.rejected(UNSUPPORTED_SELFIES)  # '*' / R-group attachment points
         if opts.allowed_elements is not None and not atoms.elements <= opts.allowed_elements:
-            return None, UNSUPPORTED_ELEMENT
+            return CleanResult.rejected(UNSUPPORTED_ELEMENT)
         if opts.max_heavy_atoms is not None and mol.GetNumHeavyAtoms() > opts.max_heavy_atoms:
-            return None, TOO_LONG
+            return CleanResult.rejected(TOO_LONG)
         can = Chem.MolToSmiles(mol)
     selfies = to_selfies(can)
     if selfies is None:
-        return None, UNSUPPORTED_SELFIES
-    tokens = list(sf.split_selfies(selfies))
+        return CleanResult.rejected(UNSUPPORTED_SELFIES)
+    tokens = tuple(sf.split_selfies(selfies))
     if not tokens:
-        return None, UNSUPPORTED_SELFIES
+        return CleanResult.rejected(UNSUPPORTED_SELFIES)
     if opts.max_tokens is not None and len(tokens) > opts.max_tokens:
-        return None, TOO_LONG
-    return can, tokens
+        return CleanResult.rejected(TOO_LONG)
+    return CleanResult(can, tokens)
 
 
-# ---------------------------------------------------------------------------------------------
-# Properties computed by RDKit
-
-
-def _sascorer():
-    if "sascorer" not in sys.modules:
-        sys.path.append(os.path.join(RDConfig.RDContribDir, "SA_Score"))
-    import sascorer  # RDKit Contrib (Ertl & Schuffenhauer 2009)
-
-    return sascorer
-
-
-def sa_score(mol: Chem.Mol) -> float:
-    """Synthetic accessibility, 1 (easy) to 10 (hard), from RDKit Contrib's ``sascorer``."""
-    return float(_sascorer().calculateScore(mol))
-
-
-def _largest_ring_penalty(mol: Chem.Mol) -> int:
-    rings = mol.GetRingInfo().AtomRings()
-    largest = max((len(r) for r in rings), default=0)
-    return max(largest - 6, 0)
-
-
-# ZINC250k means and standard deviations of logP, -SA and -cycle penalty, as used by JT-VAE
-# (Jin et al. 2018) and most latent-space optimisation papers since.
-_ZINC_LOGP = (2.4570953396190123, 1.434324401111988)
-_ZINC_SA = (-3.0525811293166134, 0.8335207024513095)
-_ZINC_CYCLE = (-0.0485696876403053, 0.2860212110245455)
-
-
-def penalized_logp(mol: Chem.Mol) -> float:
-    """Penalised logP, each term standardised with ZINC250k statistics (JT-VAE's definition).
-
-    ``(logP - m1)/s1 + (-SA - m2)/s2 + (-cycle - m3)/s3``, where cycle is the size of the
-    largest ring beyond six atoms.
-    """
-    logp = (Crippen.MolLogP(mol) - _ZINC_LOGP[0]) / _ZINC_LOGP[1]
-    sa = (-sa_score(mol) - _ZINC_SA[0]) / _ZINC_SA[1]
-    cycle = (-_largest_ring_penalty(mol) - _ZINC_CYCLE[0]) / _ZINC_CYCLE[1]
-    return float(logp + sa + cycle)
-
-
-#: RDKit-computed properties by name.
-PROPERTIES: dict[str, Callable[[Chem.Mol], float]] = {
-    "logp": lambda m: float(Crippen.MolLogP(m)),
-    "qed": lambda m: float(QED.qed(m)),
-    "sa": sa_score,
-    "mw": lambda m: float(Descriptors.MolWt(m)),
-    "tpsa": lambda m: float(rdMolDescriptors.CalcTPSA(m)),
-    "plogp": penalized_logp,
-}
-
-
-def compute_properties(mol: MolLike | None, names: Sequence[str]) -> list[float]:
-    """Compute RDKit properties of one molecule.
-
-    Returns:
-        One float per name; ``nan`` where the molecule cannot be parsed or RDKit fails.
-    """
-    m = to_mol(mol)
-    out = []
-    for name in names:
-        try:
-            value = PROPERTIES[name](m) if m is not None else math.nan
-        except Exception:
-            value = math.nan
-        out.append(value)
-    return out
-
-
-_pains = None
-
-
-def pains_catalog():
-    """RDKit's PAINS structural-alert catalogue (built once)."""
-    global _pains
-    if _pains is None:
-        from rdkit.Chem.FilterCatalog import FilterCatalog, FilterCatalogParams
-
-        params = FilterCatalogParams()
-        params.AddCatalog(FilterCatalogParams.FilterCatalogs.PAINS)
-        _pains = FilterCatalog(params)
-    return _pains
+@functools.lru_cache(maxsize=8)
+def _morgan_generator(radius: int, n_bits: int):
+    """One Morgan generator per ``(radius, n_bits)``, built once (building one is slow)."""
+    return rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=n_bits)
 
 
 def fingerprint(mol: MolLike | None, radius: int = 2, n_bits: int = 2048):
-    """Morgan (ECFP-like) bit fingerprint, or ``None`` if the molecule cannot be parsed."""
-    from rdkit.Chem import rdFingerprintGenerator
+    """Morgan (ECFP-like) bit fingerprint, or ``None`` if the molecule cannot be parsed.
 
+    Args:
+        mol: A SMILES string or an RDKit ``Mol``.
+        radius: Morgan radius (2 is ECFP4).
+        n_bits: Length of the bit vector.
+
+    Returns:
+        An RDKit ``ExplicitBitVect`` of ``n_bits`` bits, or ``None``.
+    """
     m = to_mol(mol)
     if m is None:
         return None
-    gen = rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=n_bits)
-    return gen.GetFingerprint(m)
+    return _morgan_generator(radius, n_bits).GetFingerprint(m)

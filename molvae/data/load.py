@@ -3,160 +3,34 @@
 ``load_dataset`` reads a ``.csv``/``.tsv``/``.smi`` file (optionally gzipped) or a DataFrame,
 cleans every SMILES with RDKit, encodes it as SELFIES in parallel processes, computes the
 requested properties, drops duplicates and caches the result on disk keyed by the input's
-content and the clean-up options. Every row that is not used is counted by reason and listed in
-a rejects CSV.
+content and the clean-up options (see :mod:`molvae.data.cache`). Every row that is not used is
+counted by reason and listed in a rejects CSV.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import multiprocessing
 import os
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
-from molvae import chem
-from molvae.cache import cache_dir, content_hash, read_cache, write_cache
 from molvae.config import DataConfig
+from molvae.data import chem
+from molvae.data.cache import cache_file, read_cache, write_cache
+from molvae.data.dataset import MolDataset
+from molvae.data.properties import PROPERTIES, compute_properties
+from molvae.data.tables import Table, find_column, read_table
+from molvae.data.tokens import Vocab
 from molvae.errors import UserError
 from molvae.progress import console, progress_bar
-from molvae.tables import Table, read_table
-from molvae.tokens import Vocab
 
-#: Bump when clean-up changes what it produces, so old caches are not reused.
-CLEAN_VERSION = 2
+#: Molecules per clean-up task: large enough that process start-up is a small cost, small
+#: enough that the progress bar moves.
 _CHUNK = 4000
-
-
-# ---------------------------------------------------------------------------------------------
-# The dataset
-
-
-@dataclass
-class MolDataset:
-    """Cleaned, de-duplicated, tokenised molecules and their properties.
-
-    Attributes:
-        smiles: Canonical SMILES, one per molecule.
-        tokens: SELFIES token ids in ``vocab``, all molecules concatenated.
-        offsets: ``tokens[offsets[i]:offsets[i + 1]]`` are molecule ``i``'s tokens.
-        vocab: The vocabulary the ids refer to.
-        properties: `n x p` float array of targets (``nan`` where a value is missing).
-        property_names: Names of the ``p`` targets.
-        rows: Spreadsheet row of each molecule in the input.
-        rejects: One row per unused input row: ``row``, ``input``, ``reason``.
-        n_input: Rows read from the input.
-        source: Where the data came from.
-    """
-
-    smiles: list[str]
-    tokens: np.ndarray
-    offsets: np.ndarray
-    vocab: Vocab
-    properties: np.ndarray
-    property_names: list[str]
-    rows: np.ndarray
-    rejects: pd.DataFrame
-    n_input: int
-    source: str = ""
-    from_cache: bool = False
-
-    def __len__(self) -> int:
-        return len(self.smiles)
-
-    @property
-    def lengths(self) -> np.ndarray:
-        """Number of SELFIES tokens of each molecule (without ``<eos>``)."""
-        return np.diff(self.offsets)
-
-    def token_ids(self, i: int) -> np.ndarray:
-        return self.tokens[self.offsets[i] : self.offsets[i + 1]]
-
-    def reject_counts(self) -> dict[str, int]:
-        return dict(Counter(self.rejects["reason"]).most_common())
-
-    def subset(self, index: Sequence[int] | np.ndarray) -> MolDataset:
-        """The molecules at ``index`` (rejects stay with the parent)."""
-        index = np.asarray(index, dtype=np.int64)
-        lengths = self.lengths[index]
-        offsets = np.zeros(len(index) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        starts = self.offsets[index]
-        gather = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1])
-        return MolDataset(
-            smiles=[self.smiles[i] for i in index],
-            tokens=self.tokens[gather],
-            offsets=offsets,
-            vocab=self.vocab,
-            properties=self.properties[index],
-            property_names=self.property_names,
-            rows=self.rows[index],
-            rejects=self.rejects.iloc[0:0],
-            n_input=len(index),
-            source=self.source,
-        )
-
-    def to_padded(self, vocab: Vocab | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Token ids as a padded tensor in ``vocab`` (default: the dataset's own).
-
-        Returns:
-            ``ids`` of shape `n x (max_len + 1)` ending each row with ``<eos>`` then ``<pad>``,
-            and ``lengths`` of shape `n` counting the ``<eos>``.
-
-        Raises:
-            ValueError: A token is missing from ``vocab``; use :meth:`split_by_vocab` first.
-        """
-        tokens = self.tokens
-        if vocab is not None and vocab != self.vocab:
-            table = vocab.remap_from(self.vocab)
-            tokens = table[tokens]
-            if (tokens < 0).any():
-                raise ValueError("dataset holds tokens missing from the vocabulary")
-            eos = vocab.eos_id
-        else:
-            eos = self.vocab.eos_id
-        lengths = self.lengths + 1
-        n, width = len(self), int(lengths.max(initial=1))
-        ids = np.zeros((n, width), dtype=np.int64)
-        cols = np.arange(len(tokens)) - np.repeat(self.offsets[:-1], self.lengths)
-        ids[np.repeat(np.arange(n), self.lengths), cols] = tokens
-        ids[np.arange(n), lengths - 1] = eos
-        return torch.from_numpy(ids), torch.from_numpy(lengths.astype(np.int64))
-
-    def split_by_vocab(self, vocab: Vocab) -> tuple[MolDataset, pd.DataFrame]:
-        """Keep the molecules whose tokens are all in ``vocab``; reject the rest with reason."""
-        table = vocab.remap_from(self.vocab)
-        bad_token = table[self.tokens] < 0
-        bad_mol = np.zeros(len(self), dtype=bool)
-        if bad_token.any():
-            owner = np.repeat(np.arange(len(self)), self.lengths)
-            bad_mol[owner[bad_token]] = True
-        bad = np.flatnonzero(bad_mol)
-        rejects = pd.DataFrame(
-            {
-                "row": self.rows[bad],
-                "input": [self.smiles[i] for i in bad],
-                "reason": chem.UNKNOWN_TOKEN,
-            }
-        )
-        return self.subset(np.flatnonzero(~bad_mol)), rejects
-
-    def split(self, val_fraction: float, seed: int) -> tuple[MolDataset, MolDataset]:
-        """Seeded random train/validation split."""
-        rng = np.random.default_rng(seed)
-        order = rng.permutation(len(self))
-        n_val = int(round(len(self) * val_fraction))
-        if val_fraction > 0 and len(self) >= 10:
-            n_val = max(n_val, 1)
-        return self.subset(np.sort(order[n_val:])), self.subset(np.sort(order[:n_val]))
 
 
 def _clean_chunk(args: tuple) -> tuple:
@@ -165,18 +39,15 @@ def _clean_chunk(args: tuple) -> tuple:
     local: dict[str, int] = {}
     canon, reasons, ids, lengths, props = [], [], [], [], []
     for s in smiles:
-        can, toks = chem.clean(s, opts)
-        if can is None:
-            canon.append(None)
-            reasons.append(toks)
-            lengths.append(0)
+        result = chem.clean(s, opts)
+        canon.append(result.smiles)
+        reasons.append(result.reason)
+        ids.extend(local.setdefault(t, len(local)) for t in result.tokens)
+        lengths.append(len(result.tokens))
+        if not result.ok:
             props.append([math.nan] * len(computed))
-            continue
-        canon.append(can)
-        reasons.append("")
-        ids.extend(local.setdefault(t, len(local)) for t in toks)
-        lengths.append(len(toks))
-        props.append(chem.compute_properties(can, computed) if computed else [])
+        else:
+            props.append(compute_properties(result.smiles, computed) if computed else [])
     return (
         canon,
         reasons,
@@ -250,14 +121,8 @@ def load_dataset(
         frame, rows = frame.iloc[pick].reset_index(drop=True), rows[pick]
     csv_props, computed = _resolve_properties(cfg.properties, frame, table)
 
-    key = hashlib.sha256(
-        json.dumps(
-            [content_hash(table, path), cfg.cleaning_key(), drop_duplicates, CLEAN_VERSION],
-            sort_keys=True,
-        ).encode()
-    ).hexdigest()[:24]
-    cache_file = cache_dir(cfg) / f"{key}.npz"
-    dataset = read_cache(cache_file) if use_cache else None
+    cached = cache_file(table, path, cfg, drop_duplicates)
+    dataset = read_cache(cached) if use_cache else None
     if dataset is None:
         dataset = _build(
             frame, table.smiles_col, rows, cfg, csv_props, computed, progress, drop_duplicates
@@ -267,7 +132,7 @@ def load_dataset(
         dataset.properties = dataset.properties[:, wanted]
         dataset.property_names = [dataset.property_names[j] for j in wanted]
         if use_cache:
-            write_cache(cache_file, dataset)
+            write_cache(cached, dataset)
     dataset.source = table.source
     if progress:
         report(dataset, rejects_path)
@@ -285,23 +150,22 @@ def load_dataset(
 
 
 def _requested_order(requested: Sequence[str], names: list[str]) -> list[int]:
-    lower = [n.lower() for n in names]
-    return [names.index(r) if r in names else lower.index(r.lower()) for r in requested]
+    return [names.index(find_column(names, r)) for r in requested]
 
 
 def _resolve_properties(names: Sequence[str], frame: pd.DataFrame, table: Table):
     csv_props, computed = [], []
-    lower = {str(c).lower(): str(c) for c in frame.columns}
     for name in names:
-        if name in frame.columns or name.lower() in lower:
-            csv_props.append(name if name in frame.columns else lower[name.lower()])
-        elif name.lower() in chem.PROPERTIES:
+        column = find_column(frame.columns, name)
+        if column is not None:
+            csv_props.append(column)
+        elif name.lower() in PROPERTIES:
             computed.append(name.lower())
         else:
             raise UserError(
                 f"Property '{name}' is neither a column of {table.source} "
                 f"({', '.join(map(str, frame.columns))}) nor one molvae computes "
-                f"({', '.join(chem.PROPERTIES)}); fix the name in --properties."
+                f"({', '.join(PROPERTIES)}); fix the name in --properties."
             )
     return csv_props, computed
 
@@ -309,7 +173,7 @@ def _resolve_properties(names: Sequence[str], frame: pd.DataFrame, table: Table)
 def _build(
     frame, smiles_col, rows, cfg, csv_props, computed, progress, drop_duplicates
 ) -> MolDataset:
-    opts = cfg.clean_options()
+    opts = chem.CleanOptions.from_config(cfg)
     raw = frame[smiles_col].tolist()
     n = len(raw)
     canon: list[str | None] = []

@@ -1,4 +1,5 @@
-"""Multi-GPU / multi-node training with PyTorch DDP under ``torchrun``.
+"""Where training runs: the device, and multi-GPU / multi-node training with PyTorch DDP under
+``torchrun``.
 
 ``torchrun --nproc_per_node 4 -m molvae train data.csv --out runs/x`` starts one process per
 GPU; each reads ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` from the environment, trains on its share
@@ -14,6 +15,38 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+
+from molvae.errors import UserError
+
+
+def pick_device(name: str = "auto", info: DistInfo | None = None) -> torch.device:
+    """``auto`` -> CUDA when present, else CPU; otherwise the named device. In a distributed
+    run on GPUs, each process takes the GPU of its local rank.
+
+    Raises:
+        UserError: A CUDA device was named but none is visible.
+    """
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(
+            f"Device '{name}' was asked for but no CUDA GPU is visible; use --device cpu."
+        )
+    device = torch.device(name)
+    if info is not None and info.enabled and device.type == "cuda":
+        device = torch.device("cuda", info.local_rank)
+    return device
+
+
+def wrap(
+    model: torch.nn.Module, device: torch.device, info: DistInfo, compile: bool = False
+) -> torch.nn.Module:
+    """What the training step calls: ``model``, in DDP when distributed, compiled if asked."""
+    net = model
+    if info.enabled:
+        ids = [device.index] if device.type == "cuda" else None
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    return torch.compile(net) if compile else net
 
 
 @dataclass(frozen=True)

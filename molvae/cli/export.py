@@ -1,0 +1,41 @@
+"""``molvae export``: a slim model file, with a fitted prior and threshold."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from molvae.anomaly import DEFAULT_QUANTILE
+from molvae.cli.common import load_model
+from molvae.progress import console
+
+
+def export(
+    model: Annotated[Path, typer.Argument(help="A checkpoint written by `molvae train`.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Model file to write.")],
+    half: Annotated[bool, typer.Option(help="Store weights as float16 (half the size).")] = False,
+    reference: Annotated[
+        Path | None,
+        typer.Option(
+            help="Molecules like the training data (held out): fit the sampling prior and set "
+            "the anomaly threshold."
+        ),
+    ] = None,
+    quantile: Annotated[float, typer.Option(help="Reference quantile used as threshold.")] = (
+        DEFAULT_QUANTILE
+    ),
+) -> None:
+    """Write a slim model file for sharing: no optimiser state, optional float16 weights and,
+    from reference molecules, a fitted sampling prior and an anomaly threshold."""
+    vae = load_model(model)
+    if reference is not None:
+        vae.fit_prior(reference)
+        threshold = vae.calibrate(reference, quantile)
+        console.print(
+            f"fitted prior from {reference}; anomaly threshold (neg_elbo, {quantile:.0%} of "
+            f"reference): {threshold:.2f}"
+        )
+    vae.save(output, half=half)
+    console.print(f"Model -> {output} ({output.stat().st_size / 1e6:.1f} MB)")

@@ -1,0 +1,29 @@
+"""``molvae info``: describe a model."""
+
+from __future__ import annotations
+
+from molvae.anomaly import DEFAULT_QUANTILE
+from molvae.cli.common import ModelArg, load_model
+from molvae.config import to_dict
+from molvae.progress import console
+
+
+def info(model: ModelArg = None) -> None:
+    """Describe a model: architecture, vocabulary, properties, training history, versions."""
+    vae = load_model(model)
+    console.print(f"[bold]{model or 'bundled model'}[/]")
+    console.print(f"model:      {to_dict(vae.model_config)}")
+    console.print(f"vocabulary: {len(vae.vocab)} tokens; max length {vae.max_len - 1}")
+    console.print(f"properties: {', '.join(vae.property_names) or 'none'}")
+    n_train = 0 if vae.train_hashes is None else len(vae.train_hashes)
+    console.print(f"trained on: {vae.data_source or '?'} ({n_train} molecules)")
+    console.print(f"versions:   {vae.versions}")
+    if vae.anomaly_threshold is not None:
+        quantile = vae.anomaly_quantile if vae.anomaly_quantile is not None else DEFAULT_QUANTILE
+        console.print(
+            f"anomaly threshold: neg_elbo > {vae.anomaly_threshold:.2f} "
+            f"({quantile:.0%} of its reference molecules)"
+        )
+    if vae.history:
+        last = vae.history[-1]
+        console.print("last validation: " + ", ".join(f"{k}={v:.4g}" for k, v in last.items()))

@@ -1,0 +1,74 @@
+"""``molvae train``: train a VAE on a SMILES table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from molvae.cli.common import split_list
+from molvae.config import DataConfig, TrainConfig, load_preset, replace
+from molvae.progress import console
+
+_DATA, _TRAIN = DataConfig(), TrainConfig()
+
+
+def train(
+    data: Annotated[Path, typer.Argument(help="SMILES table: .csv, .tsv or .smi, optionally .gz.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("runs/molvae"),
+    preset: Annotated[str, typer.Option(help="tiny, small, moses, or a .toml file.")] = "small",
+    properties: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated targets: CSV columns and/or logp, qed, sa, mw, tpsa, plogp."
+        ),
+    ] = None,
+    smiles_col: Annotated[str | None, typer.Option(help="The SMILES column.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Override the preset's epochs.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Override the batch size.")] = None,
+    beta: Annotated[float | None, typer.Option(help="Final KL weight.")] = None,
+    max_molecules: Annotated[
+        int | None, typer.Option(help="Use a random sample of N rows.")
+    ] = None,
+    max_tokens: Annotated[int, typer.Option(help="Reject longer SELFIES.")] = _DATA.max_tokens,
+    val_fraction: Annotated[float, typer.Option(help="Held-out fraction.")] = _DATA.val_fraction,
+    resume: Annotated[bool, typer.Option(help="Continue from OUT/last.pt.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(help="With --resume: accept changed epochs, learning rate, β or annealing."),
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Seed for the split and training.")] = _DATA.seed,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = _TRAIN.device,
+    jobs: Annotated[int, typer.Option(help="Tokenising processes (0: all cores).")] = _DATA.n_jobs,
+    cache_dir: Annotated[Path | None, typer.Option(help="Tokenised-data cache.")] = None,
+) -> None:
+    """Train a VAE on a SMILES file; writes best.pt, last.pt, metrics.csv and rejects.csv."""
+    from molvae.train.run import train as train_model
+
+    p = load_preset(preset)
+    data_cfg = DataConfig(
+        smiles_col=smiles_col,
+        properties=split_list(properties),
+        max_molecules=max_molecules,
+        max_tokens=max_tokens,
+        val_fraction=val_fraction,
+        seed=seed,
+        n_jobs=jobs,
+        cache_dir=str(cache_dir) if cache_dir else None,
+    )
+    train_cfg = replace(
+        p.train, epochs=epochs, batch_size=batch_size, beta=beta, seed=seed, device=device
+    )
+    model = train_model(
+        data,
+        out=out,
+        preset=preset,
+        data_config=data_cfg,
+        model_config=p.model,
+        train_config=train_cfg,
+        resume=resume,
+        force=force,
+        progress=True,
+    )
+    console.print(f"Best model: {out / 'best.pt'}  ({model!r})")

@@ -1,0 +1,159 @@
+"""The typed state of a trained model and its checkpoint form.
+
+:class:`ModelState` holds the network and everything needed to use it: the configs, vocabulary,
+property statistics, fitted latent prior and anomaly threshold. :meth:`ModelState.to_checkpoint`
+and :meth:`ModelState.from_checkpoint` are the only code that writes or reads a model's
+checkpoint dict; :class:`molvae.api.MolVAE` adds what you can do with a model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from molvae.config import DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
+from molvae.data.dataset import Standardiser
+from molvae.data.tokens import Vocab
+from molvae.model import VAE, build_vae
+from molvae.train.distributed import pick_device
+from molvae.version import library_versions
+
+
+@dataclass
+class LatentPrior:
+    """A full-covariance Gaussian over the latent space (see :meth:`MolVAE.fit_prior`).
+
+    Attributes:
+        mean: `latent_dim` mean.
+        scale_tril: `latent_dim x latent_dim` lower Cholesky factor of the covariance.
+    """
+
+    mean: torch.Tensor
+    scale_tril: torch.Tensor
+
+
+@dataclass(eq=False, repr=False, kw_only=True)
+class ModelState:
+    """A trained VAE and what it needs to be used.
+
+    Attributes:
+        model: The network.
+        model_config: Its sizes.
+        data_config: How its training molecules were cleaned (new inputs are cleaned alike).
+        vocab: Its SELFIES vocabulary.
+        property_names: What the property head predicts.
+        standardiser: The property statistics the head's outputs are scaled by.
+        train_config: How it was trained.
+        max_len: Most decoding steps (the longest training molecule's tokens plus ``<eos>``);
+            ``None`` derives it from ``data_config.max_tokens``.
+        train_hashes: Hashes of the training molecules (for novelty), or ``None``.
+        train_sample: A random sample of training molecules (starting points for optimisation).
+        prior: The fitted latent prior, or ``None``.
+        anomaly_threshold: ``neg_elbo`` above which a molecule is flagged, or ``None``.
+        anomaly_quantile: The reference quantile that threshold came from, or ``None``.
+        history: Validation metrics per epoch.
+        versions: Library versions that trained it (``None``: the ones running now).
+        data_source: Where its training data came from.
+        device: Where it runs (``None``: where its weights are).
+    """
+
+    model: VAE
+    model_config: ModelConfig
+    data_config: DataConfig
+    vocab: Vocab
+    property_names: list[str]
+    standardiser: Standardiser
+    train_config: TrainConfig = field(default_factory=TrainConfig)
+    max_len: int | None = None
+    train_hashes: torch.Tensor | None = None
+    train_sample: list[str] = field(default_factory=list)
+    prior: LatentPrior | None = None
+    anomaly_threshold: float | None = None
+    anomaly_quantile: float | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    versions: dict[str, str] | None = None
+    data_source: str = ""
+    device: torch.device | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_len is None:
+            self.max_len = self.data_config.max_tokens + 1  # tokens plus <eos>
+        if self.device is None:
+            self.device = next(self.model.parameters()).device
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict[str, Any], device: str = "auto"):
+        """Rebuild a model from a checkpoint dict (as :func:`molvae.train.checkpoint.load`
+        reads it), on ``device`` and in eval mode."""
+        model_config = from_dict(ModelConfig, ckpt["model_config"])
+        vocab = Vocab.from_list(ckpt["vocab"])
+        names = list(ckpt["property_names"])
+        model = build_vae(model_config, len(vocab), len(names))
+        # float16 exports load back as float32; integer buffers keep their type.
+        weights = ckpt["state_dict"]
+        model.load_state_dict(
+            {k: v.float() if v.is_floating_point() else v for k, v in weights.items()}
+        )
+        torch_device = pick_device(device)
+        model.to(torch_device).eval()
+        fitted = ckpt.get("latent_prior")
+        return cls(
+            model=model,
+            model_config=model_config,
+            data_config=from_dict(DataConfig, ckpt["data_config"]),
+            train_config=from_dict(TrainConfig, ckpt.get("train_config", {})),
+            vocab=vocab,
+            property_names=names,
+            standardiser=Standardiser(
+                np.asarray(ckpt["property_mean"], dtype=np.float64),
+                np.asarray(ckpt["property_std"], dtype=np.float64),
+            ),
+            max_len=int(ckpt["max_len"]) if "max_len" in ckpt else None,
+            train_hashes=ckpt.get("train_hashes"),
+            train_sample=list(ckpt.get("train_sample") or []),
+            prior=LatentPrior(fitted["mean"], fitted["scale_tril"]) if fitted else None,
+            anomaly_threshold=ckpt.get("anomaly_threshold"),
+            anomaly_quantile=ckpt.get("anomaly_quantile"),
+            history=list(ckpt.get("history", [])),
+            versions=ckpt.get("versions"),
+            data_source=ckpt.get("data_source", ""),
+            device=torch_device,
+        )
+
+    def to_checkpoint(self, half: bool = False) -> dict[str, Any]:
+        """Everything needed to rebuild this model, as plain tensors and values.
+
+        Args:
+            half: Store floating-point weights as float16 (loading converts them back).
+        """
+        state = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+        if half:
+            state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+        ckpt: dict[str, Any] = {
+            "model_config": to_dict(self.model_config),
+            "train_config": to_dict(self.train_config),
+            "data_config": to_dict(self.data_config),
+            "vocab": self.vocab.to_list(),
+            "property_names": list(self.property_names),
+            "property_mean": [float(x) for x in self.standardiser.mean],
+            "property_std": [float(x) for x in self.standardiser.std],
+            "state_dict": state,
+            "train_hashes": self.train_hashes,
+            "train_sample": list(self.train_sample),
+            "max_len": int(self.max_len),
+            "history": list(self.history),
+            "versions": self.versions or library_versions(),
+            "data_source": self.data_source,
+        }
+        if self.prior is not None:
+            ckpt["latent_prior"] = {
+                "mean": self.prior.mean.detach().cpu().float(),
+                "scale_tril": self.prior.scale_tril.detach().cpu().float(),
+            }
+        if self.anomaly_threshold is not None:
+            ckpt["anomaly_threshold"] = float(self.anomaly_threshold)
+            ckpt["anomaly_quantile"] = self.anomaly_quantile
+        return ckpt

@@ -1,0 +1,81 @@
+"""From a SMILES table to a trained model: clean and cache the data, split it, train, return
+the best :class:`~molvae.api.MolVAE` (``molvae.train`` is :func:`train`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from molvae.api import MolVAE
+from molvae.config import DataConfig, ModelConfig, TrainConfig, load_preset
+from molvae.data.load import load_dataset
+from molvae.errors import UserError
+from molvae.progress import console
+from molvae.train import distributed
+from molvae.train.trainer import Trainer
+
+
+def train(
+    data: str | os.PathLike | pd.DataFrame,
+    out: str | os.PathLike = "runs/molvae",
+    preset: str = "small",
+    data_config: DataConfig | None = None,
+    model_config: ModelConfig | None = None,
+    train_config: TrainConfig | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    on_step: Callable[[Trainer], None] | None = None,
+    force: bool = False,
+) -> MolVAE:
+    """Train a VAE on a SMILES table and return the best model.
+
+    Args:
+        data: A ``.csv``/``.tsv``/``.smi`` file (optionally gzipped) or a DataFrame.
+        out: Folder for ``best.pt``, ``last.pt``, ``metrics.csv`` and ``rejects.csv``.
+        preset: Model and training defaults (``tiny``, ``small``, ``moses`` or a TOML path);
+            ``model_config``/``train_config`` override it when given.
+        data_config: Clean-up options and properties.
+        resume: Continue from ``out/last.pt`` if it exists.
+        force: On resume, accept changed schedule settings (epochs, learning rate, β,
+            annealing) instead of refusing them.
+        progress: Show progress bars and summaries.
+        on_step: Called with the trainer after each step.
+    """
+    p = load_preset(preset)
+    data_config = data_config or DataConfig()
+    out = Path(out)
+    dist = distributed.setup()  # a no-op outside torchrun
+    # Rank 0 cleans and caches the data first; the others then read the cache. An error on
+    # rank 0 is raised on every rank, so none is left waiting.
+    error = None
+    if dist.is_main:
+        try:
+            ds = load_dataset(
+                data, data_config, rejects_path=out / "rejects.csv", progress=progress
+            )
+        except UserError as err:
+            error = str(err)
+    error = distributed.agree(error)
+    if error is not None:
+        raise UserError(error)
+    if not dist.is_main:
+        ds = load_dataset(data, data_config, progress=False)
+    train_ds, val_ds = ds.split(data_config.val_fraction, data_config.seed)
+    trainer = Trainer(
+        train_ds,
+        val_ds,
+        model_config or p.model,
+        train_config or p.train,
+        out,
+        data_cfg=data_config,
+        progress=progress,
+    )
+    if resume and not trainer.resume(force=force) and progress and dist.is_main:
+        console.print(f"No {out / 'last.pt'} to resume from; starting a new run.")
+    best = trainer.fit(on_step=on_step)
+    if dist.enabled:
+        distributed.teardown()
+    return MolVAE.load(best)

@@ -1,0 +1,300 @@
+"""The training loop: length-bucketed batches, KL annealing, validation, checkpoints, resume.
+
+:func:`train_step` is the one optimisation step; the :class:`Trainer`, the DDP path (the same
+trainer under ``torchrun``) and weighted retraining (:mod:`molvae.optimize.retrain`) all use it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from molvae.config import DataConfig, ModelConfig, TrainConfig
+from molvae.data.dataset import Batch, MolDataset, Standardiser, epoch_batches, make_batch
+from molvae.errors import UserError
+from molvae.model import build_vae
+from molvae.progress import console, progress_bar
+from molvae.state import ModelState
+from molvae.train import checkpoint, distributed
+from molvae.train.schedules import KLAnnealer, learning_rate, linear_ramp
+from molvae.train.validation import summary, validate, write_history
+
+#: Without a validation split, validate on at most this many training molecules.
+TRAIN_AS_VAL_LIMIT = 2000
+#: Training molecules kept in the checkpoint as starting points for optimisation.
+TRAIN_SAMPLE_SIZE = 1000
+#: Validation batches hold at least this many molecules (no gradients, so they can be larger).
+MIN_VAL_BATCH = 256
+#: Smoothing of the running losses shown on the progress bar (an exponential moving average).
+_EMA = 0.98
+
+
+def train_step(
+    net: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    batch: Batch,
+    cfg: TrainConfig,
+    *,
+    lr: float,
+    beta: float,
+    progress: float,
+    amp: bool = False,
+) -> dict[str, float]:
+    """One optimisation step on the VAE loss: reconstruction + β KL + property head.
+
+    Args:
+        net: The VAE (or its DDP / compiled wrapper).
+        opt: Its optimiser.
+        batch: The batch; its ``weights``, when given, weight each molecule's loss.
+        cfg: Loss weights, free bits, word dropout, scheduled sampling, gradient clip.
+        lr: Learning rate of this step.
+        beta: KL weight of this step.
+        progress: Fraction of training done, ``0`` to ``1``: sets the scheduled-sampling rate
+            and the Gumbel temperature.
+        amp: bf16 autocast (CUDA only).
+
+    Returns:
+        ``loss``, ``recon``, ``kl``, ``prop`` and ``beta`` of the step.
+    """
+    for group in opt.param_groups:
+        group["lr"] = lr
+    device_type = batch.ids.device.type
+    with torch.autocast(device_type, dtype=torch.bfloat16, enabled=amp):
+        out = net(
+            batch,
+            free_bits=cfg.free_bits,
+            word_dropout=cfg.word_dropout,
+            sched_sampling=linear_ramp(progress, 1.0, 0.0, cfg.sched_sampling),
+            tau=linear_ramp(progress, 1.0, cfg.gumbel_tau_start, cfg.gumbel_tau_end),
+        )
+    loss = out.recon_loss + beta * out.kl_loss
+    if out.prop_loss is not None:
+        loss = loss + cfg.prop_weight * out.prop_loss
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+    opt.step()
+    return {
+        "loss": float(loss.detach()),
+        "recon": float(out.recon_loss.detach()),
+        "kl": float(out.kl_dims.detach().sum()),
+        "prop": 0.0 if out.prop_loss is None else float(out.prop_loss.detach()),
+        "beta": beta,
+    }
+
+
+class Trainer:
+    """Trains a VAE on a dataset, writing ``last.pt``, ``best.pt`` and ``metrics.csv`` to ``out``.
+
+    Args:
+        train_ds: Training molecules (their vocabulary becomes the model's).
+        val_ds: Validation molecules; empty means validating on (up to
+            :data:`TRAIN_AS_VAL_LIMIT`) training ones.
+        model_cfg: Model sizes.
+        train_cfg: Loop settings.
+        out: Output folder.
+        data_cfg: Stored in the checkpoint so the model cleans new inputs the same way.
+        progress: Show progress bars.
+    """
+
+    def __init__(
+        self,
+        train_ds: MolDataset,
+        val_ds: MolDataset,
+        model_cfg: ModelConfig,
+        train_cfg: TrainConfig,
+        out: str | os.PathLike,
+        data_cfg: DataConfig | None = None,
+        progress: bool = True,
+    ) -> None:
+        self.train_ds = train_ds
+        fallback = np.arange(min(len(train_ds), TRAIN_AS_VAL_LIMIT))
+        self.val_ds = val_ds if len(val_ds) else train_ds.subset(fallback)
+        self.model_cfg = model_cfg
+        self.cfg = train_cfg
+        self.data_cfg = data_cfg or DataConfig()
+        self.out = Path(out)
+        self.dist = distributed.current()
+        self.device = distributed.pick_device(train_cfg.device, self.dist)
+        if train_cfg.num_threads:
+            torch.set_num_threads(train_cfg.num_threads)
+        self.progress = progress and self.dist.is_main
+        if len(train_ds) == 0:
+            raise UserError("The training split is empty; lower --val-fraction or add molecules.")
+        self.vocab = train_ds.vocab
+        self.std = Standardiser.fit(train_ds.properties)
+        self.ids, self.lengths = train_ds.to_padded()
+        props = self.std.transform(train_ds.properties) if train_ds.property_names else None
+        self.props = torch.from_numpy(props.astype(np.float32)) if props is not None else None
+        torch.manual_seed(train_cfg.seed)
+        self.model = build_vae(model_cfg, len(self.vocab), len(train_ds.property_names))
+        self.model.to(self.device)
+        self.net = distributed.wrap(self.model, self.device, self.dist, train_cfg.compile)
+        # bf16 autocast on GPUs (the GRUs, matmuls and losses); full precision on CPU.
+        self.amp = train_cfg.amp and self.device.type == "cuda"
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=train_cfg.lr)
+        self.n_batches = len(self._epoch_batches(0))
+        self.total_steps = self.n_batches * train_cfg.epochs
+        self.annealer = KLAnnealer.from_config(train_cfg, self.total_steps)
+        self.step = 0
+        self.epoch = 0
+        self.batch_pos = 0
+        self.best_val = math.inf
+        self.history: list[dict[str, Any]] = []
+        self._train_hashes = checkpoint.smiles_hashes(train_ds.smiles)
+        pick = np.random.default_rng(train_cfg.seed).permutation(len(train_ds))[:TRAIN_SAMPLE_SIZE]
+        self._train_sample = [train_ds.smiles[i] for i in np.sort(pick)]
+
+    def model_state(self) -> ModelState:
+        """The model being trained, with everything needed to use it (shares the weights)."""
+        return ModelState(
+            model=self.model,
+            model_config=self.model_cfg,
+            data_config=self.data_cfg,
+            train_config=self.cfg,
+            vocab=self.vocab,
+            property_names=list(self.train_ds.property_names),
+            standardiser=self.std,
+            max_len=int(self.lengths.max()),
+            train_hashes=self._train_hashes,
+            train_sample=self._train_sample,
+            history=self.history,
+            data_source=self.train_ds.source,
+        )
+
+    def _save(self, name: str, with_train_state: bool) -> None:
+        """Write a checkpoint from rank 0 only; the other ranks wait for it."""
+        if self.dist.is_main:
+            state = None
+            if with_train_state:  # what resuming needs beyond the model
+                position = {"epoch": self.epoch, "batch_pos": self.batch_pos}
+                state = checkpoint.capture(
+                    self.opt, self.device, step=self.step, best_val=self.best_val, **position
+                )
+            checkpoint.save(self.out / name, self.model_state().to_checkpoint(), train_state=state)
+        distributed.barrier()
+
+    def save_last(self) -> None:
+        self._save("last.pt", with_train_state=True)  # the checkpoint --resume continues from
+
+    def _epoch_batches(self, epoch: int) -> list[np.ndarray]:
+        cfg = self.cfg
+        batches = epoch_batches(
+            self.lengths.numpy(), cfg.batch_size, cfg.bucket_size, cfg.seed, epoch
+        )
+        return distributed.shard(batches, self.dist)
+
+    def resume(self, force: bool = False) -> bool:
+        """Continue from ``out/last.pt``; returns ``False`` when there is nothing to resume.
+
+        Args:
+            force: Accept changed schedule settings (epochs, learning rate, β, annealing);
+                the schedules then follow the new values from the current step on.
+
+        Raises:
+            UserError: See :func:`checkpoint.check_resume`.
+        """
+        path = self.out / "last.pt"
+        if not path.exists():
+            return False
+        ts = checkpoint.restore(path, self.model_state(), self.opt, self.device, force=force)
+        self.step, self.epoch, self.batch_pos = ts["step"], ts["epoch"], ts["batch_pos"]
+        self.best_val = ts["best_val"]
+        self.history = ts["history"]
+        return True
+
+    def fit(self, on_step: Callable[[Trainer], None] | None = None) -> Path:
+        """Train to the end, validating and checkpointing after each epoch.
+
+        Args:
+            on_step: Called after every optimisation step (tests use it to interrupt a run).
+
+        Returns:
+            The path of ``best.pt``.
+        """
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.model.train()
+        try:
+            with progress_bar(self.total_steps, "Training", self.progress) as bar:
+                bar.advance(self.step)
+                while self.epoch < self.cfg.epochs:
+                    self._run_epoch(bar, on_step)
+        except KeyboardInterrupt:
+            self.save_last()
+            raise UserError(
+                f"Interrupted at epoch {self.epoch + 1}, step {self.step}; progress is saved in "
+                f"{self.out / 'last.pt'}: run the same command with --resume to continue.",
+                exit_code=130,
+            ) from None
+        if not distributed.agree((self.out / "best.pt").exists()):
+            self._save("best.pt", with_train_state=False)
+        return self.out / "best.pt"
+
+    def _run_epoch(self, bar, on_step) -> None:
+        cfg = self.cfg
+        batches = self._epoch_batches(self.epoch)
+        sums: dict[str, float] = {}
+        t0, seen = time.perf_counter(), 0
+        for pos in range(self.batch_pos, len(batches)):
+            stats = self._train_step(batches[pos])
+            for k, v in stats.items():
+                sums[k] = sums[k] * _EMA + v * (1 - _EMA) if k in sums else v
+            self.step += 1
+            self.batch_pos = pos + 1
+            seen += len(batches[pos])
+            bar.advance(1)
+            rate = seen / max(time.perf_counter() - t0, 1e-9)
+            bar.status(
+                f"ep {self.epoch + 1}/{cfg.epochs} recon {sums['recon']:.2f} "
+                f"kl {sums['kl']:.2f} β {stats['beta']:.3f} {rate:.0f} mol/s"
+            )
+            if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                self.save_last()
+            if on_step is not None:
+                on_step(self)
+        self._end_epoch()
+
+    def _train_step(self, idx: np.ndarray) -> dict[str, float]:
+        """The step on the molecules at ``idx``, with this step's learning rate and β."""
+        batch = make_batch(self.ids, self.lengths, idx, self.device, props=self.props)
+        return train_step(
+            self.net,
+            self.opt,
+            batch,
+            self.cfg,
+            lr=learning_rate(self.cfg, self.step, self.total_steps),
+            beta=self.annealer(self.step),
+            progress=self.step / max(self.total_steps, 1),
+            amp=self.amp,
+        )
+
+    def _end_epoch(self) -> None:
+        # Every rank validates (the weights are identical) so all agree on best.pt.
+        metrics = validate(
+            self.model,
+            self.val_ds,
+            self.std,
+            batch_size=max(self.cfg.batch_size, MIN_VAL_BATCH),
+            device=self.device,
+            seed=self.cfg.seed,
+        )
+        metrics = {"epoch": self.epoch + 1, "step": self.step, **metrics}
+        self.history.append(metrics)
+        if self.dist.is_main:
+            write_history(self.out / "metrics.csv", self.history)
+        score = metrics["recon_loss"] + self.cfg.beta * metrics["kl_loss"]
+        self.epoch += 1
+        self.batch_pos = 0
+        if distributed.agree(score < self.best_val):  # rank 0 decides for all
+            self.best_val = score
+            self._save("best.pt", with_train_state=False)
+        self.save_last()
+        if self.progress:
+            console.print(f"[bold]validation[/] {summary(metrics)}")
