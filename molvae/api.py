@@ -15,7 +15,7 @@ import torch
 from molvae import anomaly, latent, tabular
 from molvae.data.dataset import MolDataset, make_batch
 from molvae.errors import UserError
-from molvae.sample import decode_latents, fit_prior, sample_latents
+from molvae.sample import decode_latents, fit_prior, sample_molecules
 from molvae.state import ModelState
 from molvae.train import checkpoint
 
@@ -148,6 +148,7 @@ class MolVAE(ModelState):
         seed: int | None = None,
         progress: bool = False,
         prior: str = "auto",
+        strict: bool = True,
     ) -> list[str | None]:
         """Sample ``n`` molecules: z from the prior, tokens drawn at ``temperature`` (``0``:
         the most likely token at each step).
@@ -158,19 +159,12 @@ class MolVAE(ModelState):
                 with a small β the posteriors do not fill N(0, I), and z from its empty regions
                 decodes to atypical molecules (Ghosh et al. 2020, ex-post density estimation).
                 ``auto`` uses ``fitted`` when the model has one, else ``standard``.
+            strict: Keep drawing until ``n`` molecules decode from strict SELFIES, i.e. without
+                SELFIES repairing the string (see :func:`molvae.sample.sample_molecules`,
+                which also reports the raw strict rate). ``False``: every decode, repaired
+                or not (``None`` where nothing decoded).
         """
-        gen = self._generator(seed)
-        z = sample_latents(self, n, prior=prior, generator=gen)  # (n, Z)
-        return decode_latents(
-            self.model,
-            self.vocab,
-            z,
-            self.max_len,
-            greedy=False,
-            temperature=temperature,
-            generator=gen,
-            progress=progress,
-        )
+        return sample_molecules(self, n, temperature, seed, prior, strict, progress).smiles
 
     def _generator(self, seed: int | None) -> torch.Generator | None:
         """A seeded generator on the model's device (CUDA sampling needs a CUDA generator)."""

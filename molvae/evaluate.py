@@ -22,6 +22,7 @@ from molvae.data.properties import PROPERTIES
 from molvae.data.tables import read_table
 from molvae.files import atomic_write
 from molvae.progress import console
+from molvae.sample import sample_molecules
 
 #: Bump when the reference statistics change meaning, so old caches are not reused.
 #: 2: MOSES's exact Frag/Filters/IntDiv2 definitions and the Wasserstein property values.
@@ -100,6 +101,7 @@ def evaluate(
     progress: bool = True,
     prior: str = "auto",
     test_scaffolds: str | os.PathLike | None = None,
+    strict: bool = True,
 ) -> dict[str, float]:
     """Evaluate a model the MOSES way.
 
@@ -117,6 +119,8 @@ def evaluate(
         prior: The latent distribution sampled from (see :meth:`MolVAE.sample`).
         test_scaffolds: The scaffold test set (e.g. MOSES's ``test_scaffolds.csv.gz``) for the
             ``/TestSF`` keys; skipped if ``None``.
+        strict: Sample strict SELFIES only (see :func:`molvae.sample.sample_molecules`);
+            ``strict`` in the result is the raw fraction of decodes that were strict.
 
     Returns:
         The MOSES keys (see :func:`molvae.metrics.moses_metrics`), plus ``recon_exact``,
@@ -133,7 +137,8 @@ def evaluate(
     ref = reference_stats(test_ds.smiles, cfg, fcd)
     ref_sf = None
     if test_scaffolds is not None:
-        sf_smiles = load_dataset(test_scaffolds, cfg, progress=progress).smiles
+        table = read_table(test_scaffolds)
+        sf_smiles = table.frame[table.smiles_col].astype(str).tolist()
         ref_sf = reference_stats(sf_smiles, cfg, fcd, with_distributions=False)
 
     train = train if train is not None else default_train(test)
@@ -143,8 +148,9 @@ def evaluate(
     else:
         console.print("Novelty against the model's own training set.")
         in_train = model.in_training_set
-    generated = model.sample(n, seed=seed, progress=progress, prior=prior)
-    result = metrics.moses_metrics(generated, ref, in_train, fcd, ref_scaffolds=ref_sf)
+    sampled = sample_molecules(model, n, seed=seed, prior=prior, strict=strict, progress=progress)
+    result = metrics.moses_metrics(sampled.smiles, ref, in_train, fcd, ref_scaffolds=ref_sf)
+    result = {"valid": result.pop("valid"), "strict": sampled.strict_rate, **result}
 
     rng = np.random.default_rng(seed)
     sub = test_ds.subset(np.sort(rng.permutation(len(test_ds))[:n_recon]))

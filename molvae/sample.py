@@ -3,11 +3,12 @@ greedy decoding, batching."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from molvae.data.chem import from_selfies
+from molvae.data.chem import from_selfies, is_strict_selfies
 from molvae.data.tokens import Vocab
 from molvae.errors import UserError
 from molvae.model import VAE
@@ -21,6 +22,11 @@ PRIORS = ("auto", "standard", "fitted")
 #: Added to the fitted prior's covariance diagonal so its Cholesky factor exists even when
 #: some latent dimensions barely vary (collapsed dimensions).
 PRIOR_JITTER = 1e-4
+#: Strict sampling stops after this many decodes per requested molecule (a strict rate under
+#: 2 % means the model is not fit to sample from; the caller is told how many it got).
+MAX_DRAWS_PER_MOLECULE = 50
+#: Molecules decoded at once: large enough to keep the GRU busy, small enough for any memory.
+DECODE_BATCH = 1000
 
 
 def sample_latents(
@@ -70,24 +76,38 @@ def fit_prior(vae: MolVAE, data: Any) -> LatentPrior:
     return LatentPrior(mu.mean(dim=0).float(), torch.linalg.cholesky(cov).float())
 
 
-def ids_to_smiles(ids: torch.Tensor, vocab: Vocab) -> list[str | None]:
-    """Canonical SMILES of each row of `batch x time` ids (``None`` if a row decodes to nothing)."""
-    return [from_selfies(vocab.decode(row)) for row in ids.tolist()]
+def ids_to_smiles(ids: torch.Tensor, vocab: Vocab, strict: bool = False) -> list[str | None]:
+    """Canonical SMILES of each row of `batch x time` ids.
+
+    Args:
+        ids: Token ids, `batch x time`.
+        vocab: The vocabulary.
+        strict: Treat a SELFIES string that the decoder had to repair as invalid
+            (:func:`~molvae.data.chem.is_strict_selfies`).
+
+    Returns:
+        One SMILES per row; ``None`` where a row decodes to nothing (or is not strict).
+    """
+    return texts_to_smiles([vocab.decode(row) for row in ids.tolist()], strict)
+
+
+def texts_to_smiles(texts: list[str], strict: bool = False) -> list[str | None]:
+    """Canonical SMILES of SELFIES strings (``None``: nothing, or not strict when ``strict``)."""
+    return [None if strict and not is_strict_selfies(t) else from_selfies(t) for t in texts]
 
 
 @torch.no_grad()
-def decode_latents(
+def decode_texts(
     model: VAE,
     vocab: Vocab,
     z: torch.Tensor,
     max_len: int,
     greedy: bool = True,
     temperature: float = 1.0,
-    batch_size: int = 1000,
     generator: torch.Generator | None = None,
     progress: bool = False,
-) -> list[str | None]:
-    """Decode `n x latent_dim` latent vectors to canonical SMILES, in batches.
+) -> list[str]:
+    """Decode `n x latent_dim` latent vectors to SELFIES strings, :data:`DECODE_BATCH` at a time.
 
     Args:
         model: The VAE.
@@ -96,17 +116,16 @@ def decode_latents(
         max_len: Most SELFIES tokens per molecule.
         greedy: Most likely token at each step; else sample at ``temperature``.
         temperature: Sampling temperature; ``0`` means greedy.
-        batch_size: Molecules decoded at once.
-        generator: Random generator (CPU) for reproducible sampling.
+        generator: Random generator (on the model's device) for reproducible sampling.
         progress: Show a progress bar.
     """
     model.eval()
     device = next(model.parameters()).device
-    out: list[str | None] = []
+    out: list[str] = []
     first = torch.from_numpy(vocab.atom_mask())
     with progress_bar(len(z), "Decoding", progress) as bar:
-        for start in range(0, len(z), batch_size):
-            zb = z[start : start + batch_size].to(device)
+        for start in range(0, len(z), DECODE_BATCH):
+            zb = z[start : start + DECODE_BATCH].to(device)
             ids = model.generate(
                 zb,
                 max_len,
@@ -115,6 +134,89 @@ def decode_latents(
                 generator=generator,
                 first_tokens=first,
             )
-            out.extend(ids_to_smiles(ids.cpu(), vocab))
+            out.extend(vocab.decode(row) for row in ids.cpu().tolist())
             bar.advance(len(zb))
     return out
+
+
+def decode_latents(
+    model: VAE,
+    vocab: Vocab,
+    z: torch.Tensor,
+    max_len: int,
+    greedy: bool = True,
+    temperature: float = 1.0,
+    generator: torch.Generator | None = None,
+    progress: bool = False,
+    strict: bool = False,
+) -> list[str | None]:
+    """Decode `n x latent_dim` latent vectors to canonical SMILES (see :func:`decode_texts`).
+
+    Args:
+        strict: ``None`` for strings SELFIES had to repair (see :func:`ids_to_smiles`).
+    """
+    texts = decode_texts(model, vocab, z, max_len, greedy, temperature, generator, progress)
+    return texts_to_smiles(texts, strict)
+
+
+@dataclass
+class Sampled:
+    """Molecules from :func:`sample_molecules` and what it took to get them."""
+
+    smiles: list[str | None]  # canonical SMILES (``None``: nothing decoded; only if not strict)
+    drawn: int  # latent vectors decoded
+    strict: int  # of those, decodes that were strict SELFIES
+
+    @property
+    def strict_rate(self) -> float:
+        """The raw fraction of decodes that needed no SELFIES repair."""
+        return self.strict / self.drawn if self.drawn else float("nan")
+
+
+def sample_molecules(
+    vae: MolVAE,
+    n: int,
+    temperature: float = 1.0,
+    seed: int | None = None,
+    prior: str = "auto",
+    strict: bool = True,
+    progress: bool = False,
+) -> Sampled:
+    """Sample ``n`` molecules from the prior, keeping only strict SELFIES when ``strict``.
+
+    With ``strict``, latent vectors are drawn and decoded in rounds until ``n`` strict molecules
+    are found, or until :data:`MAX_DRAWS_PER_MOLECULE` ``* n`` decodes are spent (then fewer come
+    back). The strict rate of all decodes is counted either way.
+
+    Args:
+        vae: The model.
+        n: Molecules wanted.
+        temperature: Token sampling temperature (``0``: greedy).
+        seed: Random seed (``None``: not reproducible).
+        prior: The latent prior (see :func:`sample_latents`).
+        strict: Keep only strict SELFIES.
+        progress: Show a progress bar.
+    """
+    generator = None if seed is None else torch.Generator(vae.device).manual_seed(seed)
+    kept: list[str | None] = []
+    drawn = n_strict = 0
+    budget = MAX_DRAWS_PER_MOLECULE * n
+    with progress_bar(n, "Sampling", progress) as bar:
+        while len(kept) < n and drawn < budget:
+            want = n - len(kept)
+            if strict:  # expect the strict rate seen so far, with 10 % to spare
+                rate = max(n_strict / drawn if drawn else 1.0, 1 / MAX_DRAWS_PER_MOLECULE)
+                want = min(int(want / rate * 1.1) + 1, budget - drawn)
+            z = sample_latents(vae, want, prior=prior, generator=generator)  # (want, Z)
+            texts = decode_texts(
+                vae.model, vae.vocab, z, vae.max_len, False, temperature, generator
+            )
+            flags = [is_strict_selfies(t) for t in texts]
+            drawn, n_strict = drawn + want, n_strict + sum(flags)
+            new = [from_selfies(t) for t, ok in zip(texts, flags, strict=True) if ok or not strict]
+            new = new[: n - len(kept)]
+            kept.extend(new)
+            bar.advance(len(new))
+            if not strict:
+                break
+    return Sampled(kept, drawn, n_strict)

@@ -24,8 +24,21 @@ def evaluate(
     ],
     model: ModelArg = None,
     train: Annotated[
-        Path | None, typer.Option(help="Training table for Novelty (default: the model's own).")
+        Path | None,
+        typer.Option(
+            help="Training table for Novelty (default: MOSES's train.csv.gz when --test is "
+            "MOSES's test file beside it, else the model's own training set)."
+        ),
     ] = None,
+    test_scaffolds: Annotated[
+        Path | None,
+        typer.Option(
+            help="Scaffold test set (MOSES's test_scaffolds.csv.gz) for the /TestSF keys."
+        ),
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option(help="Sample strict (unrepaired) SELFIES only.")
+    ] = default_of(run_evaluation, "strict"),
     n: Annotated[int, typer.Option("-n", help="Molecules to sample.")] = default_of(
         run_evaluation, "n"
     ),
@@ -42,8 +55,9 @@ def evaluate(
         run_evaluation, "prior"
     ),
 ) -> None:
-    """MOSES metrics (valid, unique@k, FCD/Test, SNN/Test, Frag/Test, Scaf/Test, IntDiv,
-    Filters, Novelty), reconstruction, active units and property accuracy."""
+    """MOSES metrics as MOSES computes them (valid, unique@k, FCD/SNN/Frag/Scaf against Test
+    and TestSF, IntDiv, IntDiv2, Filters, logP/SA/QED/weight, Novelty), the raw strict-SELFIES
+    rate, reconstruction, active units and property accuracy."""
     result = run_evaluation(
         load_model(model),
         test=test,
@@ -54,6 +68,8 @@ def evaluate(
         use_fcd=fcd,
         cache=str(cache_dir) if cache_dir else None,
         prior=prior,
+        test_scaffolds=test_scaffolds,
+        strict=strict,
     )
     print_table(result)
     if output is not None:

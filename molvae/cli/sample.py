@@ -9,8 +9,9 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from molvae.cli.common import ModelArg, load_model
+from molvae.cli.common import ModelArg, default_of, load_model
 from molvae.progress import console
+from molvae.sample import sample_molecules
 
 
 def sample(
@@ -19,15 +20,24 @@ def sample(
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="CSV to write (default: stdout).")
     ] = None,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 1.0,
+    temperature: Annotated[
+        float, typer.Option(help="Sampling temperature (0: greedy).")
+    ] = default_of(sample_molecules, "temperature"),
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
-    prior: Annotated[str, typer.Option(help="auto, standard (N(0, I)) or fitted.")] = "auto",
+    prior: Annotated[str, typer.Option(help="auto, standard (N(0, I)) or fitted.")] = default_of(
+        sample_molecules, "prior"
+    ),
+    strict: Annotated[
+        bool,
+        typer.Option(help="Keep only molecules whose SELFIES needed no repair (draws until n)."),
+    ] = default_of(sample_molecules, "strict"),
 ) -> None:
-    """Sample molecules from the prior; prints valid / unique / novel fractions."""
+    """Sample molecules from the prior; prints valid / strict / unique / novel fractions."""
     from molvae.metrics import fraction_unique, fraction_valid, novelty
 
     vae = load_model(model)
-    smiles = vae.sample(n, temperature=temperature, seed=seed, progress=True, prior=prior)
+    sampled = sample_molecules(vae, n, temperature, seed, prior, strict, progress=True)
+    smiles = sampled.smiles
     frame = pd.DataFrame({"smiles": [s or "" for s in smiles]})
     if output is not None:
         frame.to_csv(output, index=False)
@@ -35,6 +45,13 @@ def sample(
         sys.stdout.write("\n".join(frame["smiles"]) + "\n")
     nov = novelty(smiles, vae.in_training_set) if vae.train_hashes is not None else float("nan")
     console.print(
-        f"{n} sampled{f' -> {output}' if output else ''}: valid {fraction_valid(smiles):.3f}, "
-        f"unique {fraction_unique(smiles):.3f}, novel {nov:.3f} (vs. the training set)"
+        f"{len(smiles)} sampled{f' -> {output}' if output else ''}: "
+        f"valid {fraction_valid(smiles):.3f}, strict (raw) {sampled.strict_rate:.3f} "
+        f"of {sampled.drawn} decodes, unique {fraction_unique(smiles):.3f}, "
+        f"novel {nov:.3f} (vs. the training set)"
     )
+    if len(smiles) < n:
+        console.print(
+            f"Only {len(smiles)} of {n} molecules were strict after {sampled.drawn} decodes; "
+            "use --no-strict to keep repaired SELFIES too, or train the model longer."
+        )

@@ -100,6 +100,22 @@ def from_selfies(selfies: str) -> str | None:
     return to_smiles(smiles)
 
 
+def is_strict_selfies(selfies: str) -> bool:
+    """Whether a SELFIES string decodes without repair.
+
+    SELFIES turns every string into some molecule: a ring closure or branch that cannot be
+    made is dropped, a bond order is lowered to fit the valence, and tokens after an atom runs
+    out of valence are ignored. A string needing none of that is *strict*: re-encoding the
+    molecule it decodes to gives the same string back. Every training molecule's SELFIES is
+    strict; a decoder's mistakes mostly are not, so treating non-strict strings as invalid
+    plays the role that SMILES syntax errors play for a SMILES model.
+    """
+    try:
+        return bool(selfies) and sf.encoder(sf.decoder(selfies)) == selfies
+    except (sf.DecoderError, sf.EncoderError):
+        return False
+
+
 @dataclass(frozen=True)
 class CleanOptions:
     """The clean-up steps :func:`clean` applies (see :class:`molvae.config.DataConfig`)."""

@@ -1,0 +1,42 @@
+"""molvae.sample: strict SELFIES sampling and its raw strict rate."""
+
+import selfies as sf
+
+from molvae import sample
+from molvae.data.chem import from_selfies, is_strict_selfies, to_selfies
+
+
+def test_training_selfies_are_strict_and_repaired_strings_are_not():
+    for smiles in ["CC(=O)Nc1ccc(O)cc1", "c1ccc2[nH]ccc2c1", "O=C1CCCCN1", "CC(C)(C)Br"]:
+        assert is_strict_selfies(to_selfies(smiles))
+    # An atom after =O: oxygen has no valence left, so SELFIES ignores the rest of the string.
+    assert from_selfies("[C][=O][C][C]") == "C=O"
+    assert not is_strict_selfies("[C][=O][C][C]")
+    # A ring closure onto the atom it starts from cannot be made and is dropped.
+    assert not is_strict_selfies("[C][Ring1][C]")
+    # A triple bond that nitrogen's neighbour cannot take is lowered to fit.
+    assert not is_strict_selfies("[O][#N]")
+    assert not is_strict_selfies("")
+
+
+def test_strict_sampling_keeps_only_strict_molecules_and_counts_the_rest(tiny_model):
+    got = sample.sample_molecules(tiny_model, 20, seed=0, strict=True)
+    raw = sample.sample_molecules(tiny_model, 20, seed=0, strict=False)
+    assert raw.drawn == 20 and len(raw.smiles) == 20  # no strictness: one decode per molecule
+    assert got.drawn >= len(got.smiles) == 20
+    assert 0 < got.strict_rate <= 1 and got.strict == round(got.strict_rate * got.drawn)
+    canonical = {from_selfies(to_selfies(s)) for s in got.smiles}
+    assert canonical == set(got.smiles)  # every kept molecule is a real decode
+    assert got.smiles == sample.sample_molecules(tiny_model, 20, seed=0, strict=True).smiles
+
+
+def test_strict_sampling_stops_at_its_decode_budget(tiny_model, monkeypatch):
+    monkeypatch.setattr(sample, "is_strict_selfies", lambda text: False)
+    got = sample.sample_molecules(tiny_model, 4, seed=0, strict=True)
+    assert got.smiles == [] and got.strict == 0
+    assert got.drawn == sample.MAX_DRAWS_PER_MOLECULE * 4
+
+
+def test_the_strict_check_is_selfies_round_trip():
+    text = "[C][C][Branch1][C][O][C]"
+    assert is_strict_selfies(text) == (sf.encoder(sf.decoder(text)) == text)
