@@ -23,6 +23,7 @@ from molvae.data.tables import read_table
 from molvae.files import atomic_write
 from molvae.progress import console
 from molvae.sample import sample_molecules
+from molvae.similarity import FP_BITS
 
 #: Bump when the reference statistics change meaning, so old caches are not reused.
 #: 2: MOSES's exact Frag/Filters/IntDiv2 definitions and the Wasserstein property values.
@@ -43,7 +44,7 @@ def reference_stats(
     if path.exists():
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(z["meta"].tobytes().decode())
-            fps = np.unpackbits(z["fps"], axis=1)[:, : metrics.FP_BITS]
+            fps = np.unpackbits(z["fps"], axis=1)[:, :FP_BITS]
             fcd_stats = {"mu": z["fcd_mu"], "sigma": z["fcd_sigma"]} if "fcd_mu" in z else None
             dists = {k: z[f"dist_{k}"] for k in metrics.DISTRIBUTIONS if f"dist_{k}" in z}
         return metrics.ReferenceStats(

@@ -25,28 +25,6 @@ def test_novelty_against_a_tiny_train_set():
     assert metrics.novelty(gen, lambda s: np.array([x == "CCC" for x in s])) == pytest.approx(2 / 3)
 
 
-def test_internal_diversity_of_identical_molecules_is_zero():
-    fps = metrics.fingerprints(["c1ccccc1O"] * 5)
-    assert metrics.internal_diversity(fps, 1) == pytest.approx(0.0)
-    assert metrics.internal_diversity(fps, 2) == pytest.approx(0.0)
-
-
-def test_internal_diversity_matches_hand_computed_pairs():
-    fps = np.array([[1, 1, 0, 0], [0, 1, 1, 0]], dtype=np.uint8)  # T(a, b) = 1/3
-    mean_t = (1 + 1 + 1 / 3 + 1 / 3) / 4
-    assert metrics.internal_diversity(fps, 1) == pytest.approx(1 - mean_t)
-    mean_t2 = (1 + 1 + 1 / 9 + 1 / 9) / 4
-    assert metrics.internal_diversity(fps, 2) == pytest.approx(1 - mean_t2**0.5)
-
-
-def test_snn_is_one_for_molecules_in_the_reference_and_less_otherwise():
-    ref = metrics.fingerprints(["CCOc1ccccc1", "CC(=O)Nc1ccc(O)cc1"])
-    same = metrics.fingerprints(["CC(=O)Nc1ccc(O)cc1"])
-    assert metrics.snn(same, ref) == pytest.approx(1.0)
-    other = metrics.fingerprints(["CCCCCCCCCC"])
-    assert metrics.snn(other, ref) < 0.2
-
-
 def test_cosine_similarity_of_counts():
     assert metrics.cosine_similarity(Counter(a=1, b=1), Counter(a=1, b=1)) == pytest.approx(1.0)
     assert metrics.cosine_similarity(Counter(a=1), Counter(b=2)) == 0.0
@@ -67,7 +45,7 @@ def test_fraction_passes_filters_and_empty_sets_are_nan():
     assert metrics.fraction_passes_filters(mols) == 0.5
     assert np.isnan(metrics.fraction_passes_filters([]))
     assert np.isnan(metrics.cosine_similarity(Counter(), Counter(a=1)))
-    assert np.isnan(metrics.snn(np.zeros((0, 4), np.uint8), np.ones((2, 4), np.uint8)))
+    assert np.isnan(metrics.moses_metrics([], metrics.ReferenceStats.compute(["CCO"]))["SNN/Test"])
 
 
 def test_moses_metrics_keys_without_fcd():
