@@ -13,7 +13,7 @@ import torch
 from molvae import MolVAE, UserError
 from molvae.chem import PROPERTIES, fingerprint, to_mol
 from molvae.config import OptimizeConfig
-from molvae.optimize.bo import Optimizer, TrustRegion, optimize
+from molvae.optimize.bo import Optimizer, optimize
 from molvae.optimize.journal import COLUMNS, Journal
 from molvae.optimize.objectives import Objective, builtin, custom, from_spec
 
@@ -58,7 +58,7 @@ def test_bad_objectives_are_recorded_as_failures_or_clear_errors():
     assert from_spec(len).name == "len"
 
 
-# -- journal and trust region -------------------------------------------------------------------
+# -- journal -------------------------------------------------------------------------------------
 
 
 def test_journal_appends_and_drops_a_half_written_line(tmp_path):
@@ -66,21 +66,11 @@ def test_journal_appends_and_drops_a_half_written_line(tmp_path):
     j.append(1, "bo", ["CCO", "CCN"], [1.0, float("nan")])
     with open(tmp_path / "journal.csv", "a") as fh:
         fh.write("2,CCC,0.5,bo")  # killed mid-write
-    again = Journal(tmp_path / "journal.csv", resume=True)
+    again = Journal(tmp_path / "journal.csv").open(resume=True)
     rows = again.read()
     assert list(rows.columns) == COLUMNS
     assert rows["smiles"].tolist() == ["CCO", "CCN"]
     assert np.isnan(rows["score"].iloc[1])
-
-
-def test_trust_region_grows_and_shrinks():
-    tr = TrustRegion(dim=20, batch_size=10)
-    for _ in range(3):
-        tr.update(True)
-    assert tr.length == pytest.approx(1.6)
-    for _ in range(tr.failure_tolerance):
-        tr.update(False)
-    assert tr.length == pytest.approx(0.8)
 
 
 # -- runs ---------------------------------------------------------------------------------------
@@ -119,9 +109,14 @@ def test_bo_run_writes_outputs_and_respects_budget_and_constraints(pretrained, t
     pd.testing.assert_frame_equal(extended.iloc[:40], journal)
 
 
+@pytest.mark.slow
 def test_bo_beats_random_on_a_hidden_target(pretrained, tmp_path):
     """Averaged over two seeds: a single BO run can stall (on the bundled model, seed 3 of 0-3
-    ends below random), but on average BO finds closer molecules and proposes better ones."""
+    ends below random), but on average BO finds closer molecules and proposes better ones.
+
+    Slow (four runs of 120 calls) and, as any comparison of two seeded searches, sensitive to
+    the seeds; the VAE-free tests in test_proposals.py check that BO steers toward an optimum.
+    """
     target = "CC(=O)Nc1ccc(O)cc1"
     best, proposed = {"bo": 0.0, "random": 0.0}, {"bo": 0.0, "random": 0.0}
     for seed in (0, 1):
@@ -133,6 +128,25 @@ def test_bo_beats_random_on_a_hidden_target(pretrained, tmp_path):
             proposed[method] += journal.loc[journal["iteration"] > 0, "score"].mean() / 2
     assert best["bo"] > best["random"], best
     assert proposed["bo"] > 1.3 * proposed["random"], proposed  # BO's picks are better
+
+
+@pytest.mark.parametrize("method", ["random", "bo"])
+def test_stopping_and_resuming_gives_the_same_run_as_one_go(method, pretrained, tmp_path):
+    """The journal is the one copy of the scored data and state.json holds the rest of the
+    loop (trust region, turned-away molecules, GP warm start), so a run stopped at its budget
+    and resumed with a larger one makes exactly the calls of a single run."""
+
+    def cfg(budget: int) -> OptimizeConfig:
+        cheap = {"raw_samples": 32, "num_restarts": 2, "gp_maxiter": 20}
+        return OptimizeConfig(budget, 5, method, 10, max_heavy_atoms=20, seed=3, **cheap)
+
+    whole = optimize("qed", pretrained, cfg(25), tmp_path / "whole", progress=False)
+    optimize("qed", pretrained, cfg(15), tmp_path / "parts", progress=False)
+    parts = optimize("qed", pretrained, cfg(25), tmp_path / "parts", resume=True, progress=False)
+    pd.testing.assert_frame_equal(parts.drop(columns="time"), whole.drop(columns="time"))
+    states = [json.loads((tmp_path / run / "state.json").read_text()) for run in ("whole", "parts")]
+    assert states[0] == states[1]
+    assert states[0]["rejected"].get("too many heavy atoms", 0) > 0  # turned-away ones, too
 
 
 def test_gradient_baseline_needs_a_matching_property_head(tiny_model, pretrained, tmp_path):
