@@ -131,18 +131,27 @@ def test_bo_beats_random_on_a_hidden_target(pretrained, tmp_path):
 
 
 @pytest.mark.parametrize("method", ["random", "bo"])
-def test_stopping_and_resuming_gives_the_same_run_as_one_go(method, pretrained, tmp_path):
+def test_an_interrupted_run_resumes_exactly_as_one_go(method, pretrained, tmp_path):
     """The journal is the one copy of the scored data and state.json holds the rest of the
-    loop (trust region, turned-away molecules, GP warm start), so a run stopped at its budget
-    and resumed with a larger one makes exactly the calls of a single run."""
+    loop (trust region, turned-away molecules, GP warm start), so a run interrupted while
+    scoring and resumed makes exactly the oracle calls of a run that was never stopped."""
+    qed = builtin("qed")
+    calls = []
 
-    def cfg(budget: int) -> OptimizeConfig:
-        cheap = {"raw_samples": 32, "num_restarts": 2, "gp_maxiter": 20}
-        return OptimizeConfig(budget, 5, method, 10, max_heavy_atoms=20, seed=3, **cheap)
+    def interrupted(smiles):
+        calls.append(len(smiles))
+        if len(calls) == 3:  # the second batch after the starting molecules: Ctrl-C
+            raise KeyboardInterrupt
+        return qed.fn(smiles)
 
-    whole = optimize("qed", pretrained, cfg(25), tmp_path / "whole", progress=False)
-    optimize("qed", pretrained, cfg(15), tmp_path / "parts", progress=False)
-    parts = optimize("qed", pretrained, cfg(25), tmp_path / "parts", resume=True, progress=False)
+    cheap = {"raw_samples": 32, "num_restarts": 2, "gp_maxiter": 20}
+    cfg = OptimizeConfig(25, 5, method, 10, max_heavy_atoms=20, seed=3, **cheap)
+    whole = optimize(qed, pretrained, cfg, tmp_path / "whole", progress=False)
+    with pytest.raises(UserError, match="Interrupted after 1[0-9] oracle calls") as err:
+        run = Objective("qed", interrupted, "qed")
+        optimize(run, pretrained, cfg, tmp_path / "parts", progress=False)
+    assert err.value.exit_code == 130
+    parts = optimize(qed, pretrained, cfg, tmp_path / "parts", resume=True, progress=False)
     pd.testing.assert_frame_equal(parts.drop(columns="time"), whole.drop(columns="time"))
     states = [json.loads((tmp_path / run / "state.json").read_text()) for run in ("whole", "parts")]
     assert states[0] == states[1]
