@@ -43,7 +43,7 @@ def test_a_journal_is_never_overwritten_and_must_match_on_resume(tmp_path):
     with pytest.raises(UserError, match="already holds"):
         Journal(path, latent_dim=2).open()
     with pytest.raises(UserError, match="columns differ"):
-        Journal(path, latent_dim=4).open(resume=True)
+        Journal(path, latent_dim=4).open(resume=True).check_columns()
     assert len(Journal(path, latent_dim=2).open(resume=True).read()) == 1
     Journal(tmp_path / "empty.csv").open()
     Journal(tmp_path / "empty.csv").open()  # a header alone holds no run

@@ -93,17 +93,10 @@ class Journal:
         line).
 
         Raises:
-            UserError: Without ``resume``, the file already holds rows (never overwritten);
-                with it, the file lacks this run's columns.
+            UserError: Without ``resume``, the file already holds rows (never overwritten).
         """
         if resume and self.path.exists():
             self._drop_partial_line()
-            header = self.path.read_text().split("\n", 1)[0].split(",")
-            if header != self.columns:
-                raise UserError(
-                    f"{self.path} was written by another version of molvae or another model "
-                    "(its columns differ); start a new run in a new --out folder."
-                )
             return self
         if self.path.exists() and len(self.path.read_bytes().split(b"\n", 2)) > 2:
             raise UserError(
@@ -113,6 +106,16 @@ class Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text(",".join(self.columns) + "\n")
         return self
+
+    def check_columns(self) -> None:
+        """Raise a :class:`UserError` unless the file has this journal's columns (checked on
+        resume, after the settings, which explain most differences better)."""
+        header = self.path.read_text().split("\n", 1)[0].split(",")
+        if header != self.columns:
+            raise UserError(
+                f"{self.path} was written by another version of molvae or another model "
+                "(its columns differ); start a new run in a new --out folder."
+            )
 
     def _drop_partial_line(self) -> None:
         data = self.path.read_bytes()

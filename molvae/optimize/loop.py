@@ -110,14 +110,15 @@ class Search:
 
     def _resume(self) -> None:
         saved, warm = files.load_state(self.out)
-        if saved is None:  # killed before the first save: the journal alone is enough
-            return
-        changed = saved.changed_settings(self.state.objective, self.state.config)
+        changed = saved.changed_settings(self.state.objective, self.state.config) if saved else []
         if changed:
             raise UserError(
                 f"{self.out} holds a run with different {', '.join(changed)}; resume with the "
                 "same settings, or use a new --out folder."
             )
+        self.journal.check_columns()
+        if saved is None:  # killed before the first save: the journal alone is enough
+            return
         saved.config = self.state.config
         saved.trust_region = saved.trust_region or self.state.trust_region
         self.state, self.warm = saved, warm
