@@ -126,8 +126,10 @@ class MolVAE(ModelState):
         greedy: bool = True,
         temperature: float = 1.0,
         seed: int | None = None,
+        strict: bool = False,
     ) -> list[str | None]:
-        """Decode latent vectors (`n x latent_dim`) to canonical SMILES (``None`` if empty)."""
+        """Decode latent vectors (`n x latent_dim`) to canonical SMILES (``None`` if empty, or
+        with ``strict`` if SELFIES had to repair the decoded string)."""
         z = torch.as_tensor(z).detach().to("cpu", torch.float32)
         if z.ndim == 1:
             z = z.unsqueeze(0)
@@ -138,7 +140,7 @@ class MolVAE(ModelState):
             )
         gen = self._generator(seed)
         return decode_latents(
-            self.model, self.vocab, z, self.max_len, greedy, temperature, generator=gen
+            self.model, self.vocab, z, self.max_len, greedy, temperature, gen, strict=strict
         )
 
     def sample(

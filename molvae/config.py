@@ -185,12 +185,10 @@ class OptimizeConfig:
     Attributes:
         budget: Oracle calls to spend (initial evaluations included).
         batch_size: Candidates proposed per iteration (the q of qLogEI).
-        method: ``bo`` (GP + qLogEI), ``random`` (prior samples) or ``gradient`` (ascent on
-            the property head, scored by the oracle).
+        method: ``bo`` (GP + qLogEI), ``random`` or ``gradient`` (ascent on the property head).
         n_init: Starting molecules (from ``--init`` or the model's training sample).
         trust_region: TuRBO-style trust region around the best point; else the global box.
-        max_gp_points: Most points the GP is fitted on (best ones plus the trust region's
-            neighbourhood), so each iteration takes about the same time.
+        max_gp_points: Most points the GP is fitted on (the best plus the trust region's).
         gp_maxiter: Cap on the optimiser iterations of each GP fit.
         raw_samples: Random starts scored when optimising the acquisition.
         num_restarts: Gradient-based restarts of the acquisition optimiser.
@@ -200,6 +198,7 @@ class OptimizeConfig:
         similar_to: Constraint: a SMILES the results must stay similar to.
         min_similarity: Smallest Tanimoto similarity (Morgan r=2) to ``similar_to``.
         pains: Constraint: reject molecules with a PAINS alert.
+        strict: Turn away candidates whose SELFIES had to be repaired, with no oracle call.
         top_k: Molecules listed in ``top.csv`` and the report.
         retrain_every: Fine-tune the VAE on the rank-weighted molecules scored so far after
             every this many oracle calls (weighted retraining, Tripp et al. 2020); 0: never.
@@ -222,6 +221,7 @@ class OptimizeConfig:
     similar_to: str | None = None
     min_similarity: float = 0.4
     pains: bool = False
+    strict: bool = True
     top_k: int = 20
     retrain_every: int = 0
     retrain_steps: int = 100

@@ -12,6 +12,7 @@ import torch
 
 from molvae.data.chem import fingerprint
 from molvae.data.properties import PROPERTIES, compute_properties
+from molvae.data.tables import read_table
 from molvae.errors import UserError
 
 if TYPE_CHECKING:
@@ -190,8 +191,6 @@ def latent_map(
 
 def _color_values(data, frame: pd.DataFrame, color: str) -> np.ndarray:
     """The ``color`` column of the input table for the encoded rows, else the RDKit property."""
-    from molvae.tables import read_table
-
     if not isinstance(data, list | tuple):
         table = read_table(data)
         if color in table.frame.columns:

@@ -14,7 +14,7 @@ from molvae import MolVAE, UserError
 from molvae.config import OptimizeConfig
 from molvae.data.chem import fingerprint, to_mol
 from molvae.data.properties import PROPERTIES
-from molvae.optimize.bo import Optimizer, TrustRegion, optimize
+from molvae.optimize.bo import Optimizer, optimize
 from molvae.optimize.journal import COLUMNS, Journal
 from molvae.optimize.objectives import Objective, builtin, custom, from_spec
 
@@ -59,7 +59,7 @@ def test_bad_objectives_are_recorded_as_failures_or_clear_errors():
     assert from_spec(len).name == "len"
 
 
-# -- journal and trust region -------------------------------------------------------------------
+# -- journal -------------------------------------------------------------------------------------
 
 
 def test_journal_appends_and_drops_a_half_written_line(tmp_path):
@@ -67,21 +67,11 @@ def test_journal_appends_and_drops_a_half_written_line(tmp_path):
     j.append(1, "bo", ["CCO", "CCN"], [1.0, float("nan")])
     with open(tmp_path / "journal.csv", "a") as fh:
         fh.write("2,CCC,0.5,bo")  # killed mid-write
-    again = Journal(tmp_path / "journal.csv", resume=True)
+    again = Journal(tmp_path / "journal.csv").open(resume=True)
     rows = again.read()
     assert list(rows.columns) == COLUMNS
     assert rows["smiles"].tolist() == ["CCO", "CCN"]
     assert np.isnan(rows["score"].iloc[1])
-
-
-def test_trust_region_grows_and_shrinks():
-    tr = TrustRegion(dim=20, batch_size=10)
-    for _ in range(3):
-        tr.update(True)
-    assert tr.length == pytest.approx(1.6)
-    for _ in range(tr.failure_tolerance):
-        tr.update(False)
-    assert tr.length == pytest.approx(0.8)
 
 
 # -- runs ---------------------------------------------------------------------------------------
@@ -120,9 +110,14 @@ def test_bo_run_writes_outputs_and_respects_budget_and_constraints(pretrained, t
     pd.testing.assert_frame_equal(extended.iloc[:40], journal)
 
 
+@pytest.mark.slow
 def test_bo_beats_random_on_a_hidden_target(pretrained, tmp_path):
     """Averaged over two seeds: a single BO run can stall (on the bundled model, seed 3 of 0-3
-    ends below random), but on average BO finds closer molecules and proposes better ones."""
+    ends below random), but on average BO finds closer molecules and proposes better ones.
+
+    Slow (four runs of 120 calls) and, as any comparison of two seeded searches, sensitive to
+    the seeds; the VAE-free tests in test_proposals.py check that BO steers toward an optimum.
+    """
     target = "CC(=O)Nc1ccc(O)cc1"
     best, proposed = {"bo": 0.0, "random": 0.0}, {"bo": 0.0, "random": 0.0}
     for seed in (0, 1):
@@ -134,6 +129,34 @@ def test_bo_beats_random_on_a_hidden_target(pretrained, tmp_path):
             proposed[method] += journal.loc[journal["iteration"] > 0, "score"].mean() / 2
     assert best["bo"] > best["random"], best
     assert proposed["bo"] > 1.3 * proposed["random"], proposed  # BO's picks are better
+
+
+@pytest.mark.parametrize("method", ["random", "bo"])
+def test_an_interrupted_run_resumes_exactly_as_one_go(method, pretrained, tmp_path):
+    """The journal is the one copy of the scored data and state.json holds the rest of the
+    loop (trust region, turned-away molecules, GP warm start), so a run interrupted while
+    scoring and resumed makes exactly the oracle calls of a run that was never stopped."""
+    qed = builtin("qed")
+    calls = []
+
+    def interrupted(smiles):
+        calls.append(len(smiles))
+        if len(calls) == 3:  # the second batch after the starting molecules: Ctrl-C
+            raise KeyboardInterrupt
+        return qed.fn(smiles)
+
+    cheap = {"raw_samples": 32, "num_restarts": 2, "gp_maxiter": 20}
+    cfg = OptimizeConfig(25, 5, method, 10, max_heavy_atoms=20, seed=3, **cheap)
+    whole = optimize(qed, pretrained, cfg, tmp_path / "whole", progress=False)
+    with pytest.raises(UserError, match="Interrupted after 1[0-9] oracle calls") as err:
+        run = Objective("qed", interrupted, "qed")
+        optimize(run, pretrained, cfg, tmp_path / "parts", progress=False)
+    assert err.value.exit_code == 130
+    parts = optimize(qed, pretrained, cfg, tmp_path / "parts", resume=True, progress=False)
+    pd.testing.assert_frame_equal(parts.drop(columns="time"), whole.drop(columns="time"))
+    states = [json.loads((tmp_path / run / "state.json").read_text()) for run in ("whole", "parts")]
+    assert states[0] == states[1]
+    assert states[0]["rejected"].get("too many heavy atoms", 0) > 0  # turned-away ones, too
 
 
 def test_gradient_baseline_needs_a_matching_property_head(tiny_model, pretrained, tmp_path):

@@ -51,7 +51,10 @@ def optimize(
     min_similarity: Annotated[
         float, typer.Option(help="Tanimoto to --similar-to.")
     ] = _OPT.min_similarity,
-    pains: Annotated[bool, typer.Option(help="Reject PAINS alerts.")] = False,
+    pains: Annotated[bool, typer.Option(help="Reject PAINS alerts.")] = _OPT.pains,
+    strict: Annotated[
+        bool, typer.Option(help="Turn away candidates whose SELFIES had to be repaired.")
+    ] = _OPT.strict,
     retrain_every: Annotated[
         int, typer.Option(help="Fine-tune the VAE on rank-weighted results every N calls.")
     ] = _OPT.retrain_every,
@@ -78,6 +81,7 @@ def optimize(
         similar_to=similar_to,
         min_similarity=min_similarity,
         pains=pains,
+        strict=strict,
         retrain_every=retrain_every,
         seed=seed,
     )

@@ -1,125 +1,151 @@
-"""Where to look next: latent candidates from BO (qLogEI or, with several objectives, qLogNEHVI),
-from the prior (``random``) or from gradient ascent on the property head (``gradient``)."""
+"""Where to look next: pure functions from the scored data to `q x d` candidate latents.
+
+``bo`` maximises qLogEI (or, with several objectives, qLogNEHVI) inside the trust region;
+``random`` draws from the prior N(0, I); ``gradient`` climbs a differentiable estimate of the
+objective (the property head). None of them decodes, scores or writes anything.
+"""
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 
 import torch
 
 from molvae.config import OptimizeConfig
 from molvae.optimize.pareto import balanced
-from molvae.optimize.surrogate import TrustRegion, fit_gp, gp_subset, lengthscales
+from molvae.optimize.surrogate import lengthscales
+from molvae.optimize.trust_region import TrustRegion, region_bounds
+
+#: Quasi-MC samples of qLogNEHVI (BoTorch's default is 128): the box decompositions of the
+#: sampled fronts dominate its cost, and 32 keep an iteration to seconds.
+NEHVI_SAMPLES = 32
+#: Random starts scored by the hypervolume acquisition, at most (it costs ~10x qLogEI).
+NEHVI_RAW_SAMPLES = 128
+#: Optimiser iterations per acquisition optimisation: one candidate at a time for
+#: hypervolume (each conditioned on the ones before), so each inner run is kept shorter.
+ACQ_MAXITER = {"single": 100, "multi": 30}
+#: Candidates scored at once by the acquisition optimiser (bounds its memory).
+ACQ_BATCH_LIMIT = 64
+#: Gradient baseline: spread of the starting points around the best latents, so the ``q``
+#: climbs differ even from the same start.
+GRADIENT_JITTER = 0.1
+#: Gradient baseline: normalised steps of this length ...
+GRADIENT_STEP = 0.05
+#: ... this many of them ...
+GRADIENT_STEPS = 50
+#: ... and the weight of the prior penalty ``|z|^2`` that keeps the climb where the decoder
+#: has seen data.
+GRADIENT_PRIOR_WEIGHT = 0.01
 
 
 def propose_bo(
-    u: torch.Tensor,
+    state: TrustRegion,
+    model,
+    x: torch.Tensor,
     y: torch.Tensor,
     q: int,
     cfg: OptimizeConfig,
-    tr: TrustRegion,
-    warm: dict | None,
     ref_point: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, dict, dict[str, float]]:
-    """``q`` candidates in the unit cube from a GP fitted on (a bounded subset of) the data.
+) -> torch.Tensor:
+    """``q`` candidates in the unit cube that maximise the acquisition.
 
     Args:
-        u: `n x d` scored points in the unit cube (float64).
+        state: The trust region (used when ``cfg.trust_region``; else the whole cube).
+        model: A fitted BoTorch GP on (a subset of) ``x`` (see ``surrogate.fit_surrogate``).
+        x: `n x d` scored points in the unit cube (float64).
         y: `n x m` their scores, higher better.
         q: Candidates wanted.
-        cfg: Settings (GP size and fit, acquisition optimiser, trust region on or off).
-        tr: The trust region (used when ``cfg.trust_region``).
-        warm: The previous GP's hyperparameters.
+        cfg: Acquisition optimiser settings and ``trust_region``.
         ref_point: `m` hypervolume reference point, needed when ``m > 1``.
 
     Returns:
-        `q x d` candidates, the fitted GP's hyperparameters (the next warm start) and the GP
-        fit and acquisition times in seconds.
+        `q x d` candidates inside the trust region (or the unit cube).
     """
-    from botorch.optim import optimize_acqf
+    from botorch.optim import optimize_acqf  # botorch is slow to import; only BO needs it
 
-    score = balanced(y)
-    center = u[torch.argmax(score)]
-    idx = gp_subset(u, score, center, cfg.max_gp_points)
-    t0 = time.perf_counter()
-    # A warm start (the previous fit's hyperparameters) needs only a few optimiser steps: the
-    # data changed by one batch. At 1,000 points this takes the fit from ~15 s to ~4 s.
-    maxiter = cfg.gp_maxiter if warm is None else max(10, cfg.gp_maxiter // 5)
-    gp = fit_gp(u[idx], y[idx], maxiter, warm)
-    fit_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    d = u.shape[1]
+    d = x.shape[1]
     if cfg.trust_region:
-        bounds = tr.box(center, lengthscales(gp, d))
+        center = x[torch.argmax(balanced(y))]
+        bounds = region_bounds(state, center, lengthscales(model, d))
     else:
         bounds = torch.stack([torch.zeros(d), torch.ones(d)]).double()
-    if y.shape[1] == 1:
-        from botorch.acquisition.logei import qLogExpectedImprovement
-
-        acq = qLogExpectedImprovement(gp, best_f=y[idx, 0].max())
-    else:
-        from botorch.acquisition.multi_objective.logei import (
-            qLogNoisyExpectedHypervolumeImprovement,
-        )
-        from botorch.sampling import SobolQMCNormalSampler
-
-        # 32 quasi-MC samples (BoTorch's default is 128): the box decompositions of the
-        # sampled fronts dominate the cost, and 32 keep an iteration to seconds.
-        acq = qLogNoisyExpectedHypervolumeImprovement(
-            gp,
-            ref_point=ref_point,
-            X_baseline=u[idx],
-            prune_baseline=True,
-            sampler=SobolQMCNormalSampler(sample_shape=torch.Size([32])),
-        )
     multi = y.shape[1] > 1
-    # Hypervolume acquisitions are optimised greedily, one candidate after another (each
-    # conditioned on the ones before as pending points); that costs ~10x a single candidate,
-    # so each inner optimisation is kept shorter.
+    acq = _hypervolume_acquisition(model, ref_point) if multi else _ei_acquisition(model, y)
     cand, _ = optimize_acqf(
         acq,
         bounds=bounds,
         q=q,
         num_restarts=cfg.num_restarts,
-        raw_samples=min(cfg.raw_samples, 128) if multi else cfg.raw_samples,
-        options={"maxiter": 30 if multi else 100, "batch_limit": 64},
+        raw_samples=min(cfg.raw_samples, NEHVI_RAW_SAMPLES) if multi else cfg.raw_samples,
+        options={
+            "maxiter": ACQ_MAXITER["multi" if multi else "single"],
+            "batch_limit": ACQ_BATCH_LIMIT,
+        },
         sequential=multi,
     )
-    warm = {k: v.detach().clone() for k, v in gp.state_dict().items()}
-    return cand.detach(), warm, {"gp_fit_s": fit_s, "acq_s": time.perf_counter() - t0}
+    return cand.detach()
+
+
+def _ei_acquisition(model, y: torch.Tensor):
+    from botorch.acquisition.logei import qLogExpectedImprovement
+
+    return qLogExpectedImprovement(model, best_f=y[:, 0].max())
+
+
+def _hypervolume_acquisition(model, ref_point: torch.Tensor | None):
+    from botorch.acquisition.multi_objective.logei import (
+        qLogNoisyExpectedHypervolumeImprovement,
+    )
+    from botorch.sampling import SobolQMCNormalSampler
+
+    if ref_point is None:
+        raise ValueError("Several objectives need a hypervolume reference point.")
+    return qLogNoisyExpectedHypervolumeImprovement(
+        model,
+        ref_point=ref_point,
+        X_baseline=_fitted_inputs(model),
+        prune_baseline=True,
+        sampler=SobolQMCNormalSampler(sample_shape=torch.Size([NEHVI_SAMPLES])),
+    )
+
+
+def _fitted_inputs(model) -> torch.Tensor:
+    """The `n x d` points the GP was fitted on (a multi-output GP keeps one copy per output)."""
+    x = model.train_inputs[0]
+    return x[0] if x.ndim == 3 else x
 
 
 def propose_random(q: int, d: int, gen: torch.Generator) -> torch.Tensor:
-    """``q`` latent points from the prior N(0, I)."""
+    """`q x d` latent points from the prior N(0, I)."""
     return torch.randn(q, d, generator=gen, dtype=torch.float64)
 
 
 def propose_gradient(
-    head: torch.nn.Module,
-    column: int,
-    sign: float,
+    gain: Callable[[torch.Tensor], torch.Tensor],
     x: torch.Tensor,
     y: torch.Tensor,
     q: int,
     gen: torch.Generator,
 ) -> torch.Tensor:
-    """Gradient ascent on one output of the property head from the ``q`` best points so far.
+    """Gradient ascent on ``gain`` from (jittered copies of) the ``q`` best points so far.
 
     Args:
-        head: The property head (standardised outputs).
-        column: The output climbed.
-        sign: +1 to climb it, -1 to descend.
-        x: `n x d` latent points scored so far; ``y`` (`n`) their scores.
+        gain: A differentiable estimate of the objective, `n x d` latents (float32) to `n`
+            values, higher better (e.g. one output of the property head).
+        x: `n x d` latent points scored so far.
+        y: `n` their scores.
+        q: Candidates wanted.
+        gen: The source of the starting jitter.
+
+    Returns:
+        `q x d` latents (float64), or fewer when fewer than ``q`` points were scored.
     """
-    device = next(head.parameters()).device
     top = torch.argsort(y, descending=True)[:q]
     start = x[top].float()
-    start = start + 0.1 * torch.randn(start.shape, generator=gen)  # distinct climbs
-    z = start.clone().to(device)
-    for _ in range(50):  # plain gradient steps on z alone: the model is left untouched
+    z = start + GRADIENT_JITTER * torch.randn(start.shape, generator=gen)  # distinct climbs
+    for _ in range(GRADIENT_STEPS):  # steps on z alone: whatever gain wraps is left untouched
         z.requires_grad_(True)
-        gain = sign * head(z)[:, column]
-        # Stay where the decoder has seen data: a prior penalty on |z|.
-        (grad,) = torch.autograd.grad((gain - 0.01 * z.pow(2).sum(dim=1)).sum(), z)
-        z = (z + 0.05 * grad / grad.norm(dim=1, keepdim=True).clamp(min=1e-8)).detach()
-    return z.cpu().double()
+        penalty = GRADIENT_PRIOR_WEIGHT * z.pow(2).sum(dim=1)
+        (grad,) = torch.autograd.grad((gain(z) - penalty).sum(), z)
+        z = (z + GRADIENT_STEP * grad / grad.norm(dim=1, keepdim=True).clamp(min=1e-8)).detach()
+    return z.double()

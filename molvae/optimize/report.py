@@ -13,7 +13,7 @@ import pandas as pd
 from molvae import plots
 from molvae.config import OptimizeConfig
 from molvae.data.chem import fingerprint, to_mol
-from molvae.optimize.journal import GIVEN, oracle_calls, score_columns
+from molvae.optimize.journal import GIVEN, oracle_calls, score_columns, without_latents
 from molvae.optimize.pareto import hypervolume_so_far, pareto_mask, reference_point
 
 
@@ -29,7 +29,7 @@ def top_molecules(
 
     cols = score_cols or ["score"]
     ok = np.isfinite(journal[cols].to_numpy(dtype=float)).all(axis=1)
-    scored = journal[ok].drop_duplicates("smiles")
+    scored = without_latents(journal[ok]).drop_duplicates("smiles")
     if len(cols) > 1:
         top = scored[pareto_mask(scored[cols].to_numpy(dtype=float))]
         top = top.sort_values(cols[0], ascending=False).copy()

@@ -1,54 +1,20 @@
-"""The surrogate: a BoTorch ``SingleTaskGP`` and a TuRBO-style trust region."""
+"""The surrogate: a BoTorch ``SingleTaskGP`` on a bounded subset of the data, warm-started
+from the previous fit's hyperparameters."""
 
 from __future__ import annotations
 
 import contextlib
-import math
-from dataclasses import dataclass
 
 import torch
 
+from molvae.config import OptimizeConfig
+from molvae.optimize.pareto import balanced
 
-@dataclass
-class TrustRegion:
-    """A box around the best point that grows after successes and shrinks after failures."""
-
-    dim: int
-    batch_size: int
-    length: float = 0.8
-    length_min: float = 0.5**7
-    length_max: float = 1.6
-    successes: int = 0
-    failures: int = 0
-    restarts: int = 0
-
-    @property
-    def failure_tolerance(self) -> int:
-        return math.ceil(max(4.0 / self.batch_size, self.dim / self.batch_size))
-
-    def update(self, improved: bool) -> None:
-        if improved:
-            self.successes, self.failures = self.successes + 1, 0
-        else:
-            self.successes, self.failures = 0, self.failures + 1
-        if self.successes >= 3:
-            self.length, self.successes = min(2.0 * self.length, self.length_max), 0
-        elif self.failures >= self.failure_tolerance:
-            self.length, self.failures = self.length / 2.0, 0
-        if self.length < self.length_min:  # collapsed: start again, wide
-            self.length, self.restarts = 0.8, self.restarts + 1
-
-    def expand(self) -> None:
-        """Widen the region (used when it only yields molecules already evaluated)."""
-        self.length = min(2.0 * self.length, self.length_max)
-        self.successes = self.failures = 0
-
-    def box(self, center: torch.Tensor, lengthscales: torch.Tensor) -> torch.Tensor:
-        """`2 x d` bounds in the unit cube, stretched along the GP's long lengthscales."""
-        w = lengthscales / lengthscales.log().mean().exp()  # geometric mean 1, no overflow
-        lo = (center - w * self.length / 2).clamp(0.0, 1.0)
-        hi = (center + w * self.length / 2).clamp(0.0, 1.0)
-        return torch.stack([lo, hi])
+#: With a warm start the data changed by one batch, so the fit needs only a fraction of the
+#: optimiser steps of a cold fit (at 1,000 points ~4 s instead of ~15 s) ...
+WARM_FRACTION = 5
+#: ... but never fewer than this.
+WARM_MIN_ITER = 10
 
 
 def gp_subset(x: torch.Tensor, y: torch.Tensor, center: torch.Tensor, limit: int) -> torch.Tensor:
@@ -97,3 +63,28 @@ def lengthscales(gp, dim: int) -> torch.Tensor:
     if ls is None:
         return torch.ones(dim, dtype=torch.float64)
     return ls.detach().reshape(-1, dim).log().mean(dim=0).exp()
+
+
+def fit_surrogate(u: torch.Tensor, y: torch.Tensor, cfg: OptimizeConfig, warm: dict | None):
+    """A GP on at most ``cfg.max_gp_points`` of the scored points, warm-started if possible.
+
+    Args:
+        u: `n x d` scored points in the unit cube (float64).
+        y: `n x m` their scores, higher better.
+        cfg: GP size and fit settings.
+        warm: The previous fit's hyperparameters (see :func:`hyperparameters`), or ``None``.
+
+    Returns:
+        The fitted GP; its training inputs are the chosen subset of ``u``.
+    """
+    score = balanced(y)
+    idx = gp_subset(u, score, u[torch.argmax(score)], cfg.max_gp_points)
+    maxiter = cfg.gp_maxiter
+    if warm is not None:
+        maxiter = max(WARM_MIN_ITER, cfg.gp_maxiter // WARM_FRACTION)
+    return fit_gp(u[idx], y[idx], maxiter, warm)
+
+
+def hyperparameters(gp) -> dict[str, torch.Tensor]:
+    """A detached copy of the GP's state, the next fit's warm start."""
+    return {k: v.detach().clone() for k, v in gp.state_dict().items()}

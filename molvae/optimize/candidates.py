@@ -1,0 +1,119 @@
+"""From candidate latents to molecules worth an oracle call, and back to latents.
+
+Decoding retries stochastically when the greedy decode gives nothing or a molecule already
+seen; duplicates and molecules that break a constraint are turned away (no budget spent) and
+counted by reason. Scored molecules are re-encoded, so the GP learns where they really lie.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import torch
+
+from molvae.api import MolVAE
+from molvae.optimize.constraints import Constraints
+
+#: Stochastic decodes tried per candidate after the greedy one gave nothing new: a few cheap
+#: retries often find a new neighbour; more rarely help and slow the iteration down.
+DECODE_RETRIES = 5
+#: Spreads the seeds of the retries of different candidates (any odd prime works).
+SEED_STRIDE = 97
+#: Rejection reasons of candidates with no usable decode.
+NO_DECODE, NO_STRICT_DECODE = "decodes to nothing", "no strict decode"
+
+
+@dataclass
+class Screened:
+    """Decoded candidates sorted into those to score and those turned away.
+
+    Attributes:
+        smiles: New molecules that pass the constraints, to be scored.
+        z: `k x d` the latents they were decoded from.
+        turned_away: Molecules that break a constraint (never to be proposed again).
+        reasons: How many candidates were turned away, by reason.
+    """
+
+    smiles: list[str]
+    z: torch.Tensor
+    turned_away: list[str] = field(default_factory=list)
+    reasons: Counter = field(default_factory=Counter)
+
+
+def decode_new(
+    model: MolVAE,
+    z: torch.Tensor,
+    seen: set[str],
+    constraints: Constraints,
+    seed: int,
+    strict: bool = True,
+) -> Screened:
+    """Decode `q x d` candidates, keeping new molecules that pass ``constraints``.
+
+    Args:
+        model: The VAE that decodes.
+        z: `q x d` candidate latents.
+        seen: Molecules scored or turned away before; not changed.
+        constraints: What a molecule must satisfy to be scored.
+        seed: Base seed of the stochastic retries.
+        strict: Count a SELFIES string that had to be repaired as no decode (retried, then
+            turned away as ``no strict decode``), as a SMILES model's syntax errors would be.
+
+    Returns:
+        The sorted candidates; one molecule decoded twice in the batch is scored once.
+    """
+    seen = set(seen)
+    out = Screened([], z[:0])
+    keep = []
+    for i, smiles in enumerate(model.decode(z.float(), strict=strict)):
+        tries = 0
+        while (not smiles or smiles in seen) and tries < DECODE_RETRIES:
+            tries += 1
+            one = z[i : i + 1].float()
+            rng_seed = seed + SEED_STRIDE * i + tries
+            smiles = model.decode(one, greedy=False, seed=rng_seed, strict=strict)[0]
+        reason = _why_not(smiles, seen, constraints, strict)
+        if smiles:
+            seen.add(smiles)
+        if reason is None:
+            out.smiles.append(smiles)
+            keep.append(i)
+            continue
+        out.reasons[reason] += 1
+        if reason not in (NO_DECODE, NO_STRICT_DECODE, "already evaluated"):
+            out.turned_away.append(smiles)
+    out.z = z[keep]
+    return out
+
+
+def _why_not(smiles: str, seen: set[str], constraints: Constraints, strict: bool) -> str | None:
+    if not smiles:
+        return NO_STRICT_DECODE if strict else NO_DECODE
+    if smiles in seen:
+        return "already evaluated"
+    return constraints.violation(smiles)
+
+
+def encode_many(model: MolVAE, smiles: list[str]) -> torch.Tensor:
+    """Posterior means of ``smiles`` (`n x d`, float32); ``nan`` rows where a molecule cannot
+    be encoded."""
+    z = torch.full((len(smiles), model.latent_dim), float("nan"))
+    if not smiles:
+        return z
+    ds, _ = model.prepare(smiles)
+    if len(ds):
+        z[torch.from_numpy(ds.rows - 1)] = model.encode_dataset(ds)
+    return z
+
+
+def latents_of(
+    model: MolVAE, smiles: list[str], fallback: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Re-encoded latents of ``smiles`` (`n x d`, float32), taking the row of `n x d`
+    ``fallback`` (the latents they were decoded from) where encoding fails."""
+    z = encode_many(model, smiles)
+    if fallback is not None:
+        missing = torch.isnan(z).any(dim=1)
+        z[missing] = fallback[missing].to(z.dtype)
+    return z

@@ -1,0 +1,52 @@
+"""Decoding and screening candidates, with a stand-in decoder (no VAE)."""
+
+import torch
+
+from molvae.config import OptimizeConfig
+from molvae.optimize.candidates import decode_new
+from molvae.optimize.constraints import Constraints
+
+
+class _Decoder:
+    """Greedy decodes come from ``greedy`` (by row); stochastic retries from ``retries``."""
+
+    def __init__(self, greedy: list[str], retries: list[str]) -> None:
+        self.greedy, self.retries = greedy, list(retries)
+        self.calls = 0
+
+    def decode(self, z, greedy=True, seed=None, strict=False):
+        self.strict = strict
+        if greedy:
+            return self.greedy[: len(z)]
+        self.calls += 1
+        return [self.retries.pop(0) if self.retries else ""]
+
+
+def test_known_molecules_are_retried_and_rule_breakers_turned_away():
+    z = torch.arange(8, dtype=torch.float64).reshape(4, 2)
+    big = "C" * 40  # over the default 38 heavy atoms
+    decoder = _Decoder(["CCO", "CCO", "", big], retries=["CCN", "", "", "", "", ""])
+    batch = decode_new(decoder, z, {"c1ccccc1"}, Constraints(OptimizeConfig()), seed=0)
+    # Row 1 repeats row 0 and is retried into CCN; row 2 has no strict decode even after five
+    # retries; row 3 is too large.
+    assert decoder.strict  # strict decoding is the default: repaired SELFIES cost no call
+    assert batch.smiles == ["CCO", "CCN"]
+    assert torch.equal(batch.z, z[:2])
+    assert batch.reasons == {"no strict decode": 1, "too many heavy atoms": 1}
+    assert batch.turned_away == [big]
+    assert decoder.calls == 6
+
+
+def test_molecules_seen_before_cost_nothing():
+    z = torch.zeros(2, 2, dtype=torch.float64)
+    decoder = _Decoder(["CCO", "CCC"], retries=["CCO"] * 10)  # retries find nothing new
+    batch = decode_new(decoder, z, {"CCO", "CCC"}, Constraints(OptimizeConfig()), seed=0)
+    assert batch.smiles == [] and batch.z.shape == (0, 2)
+    assert batch.reasons == {"already evaluated": 2} and batch.turned_away == []
+
+
+def test_without_strictness_an_empty_decode_is_named_as_such():
+    z = torch.zeros(1, 2, dtype=torch.float64)
+    decoder = _Decoder([""], retries=[])
+    batch = decode_new(decoder, z, set(), Constraints(OptimizeConfig()), seed=0, strict=False)
+    assert not decoder.strict and batch.reasons == {"decodes to nothing": 1}
