@@ -55,9 +55,11 @@ def evaluate(
         run_evaluation, "prior"
     ),
 ) -> None:
-    """MOSES metrics as MOSES computes them (valid, unique@k, FCD/SNN/Frag/Scaf against Test
-    and TestSF, IntDiv, IntDiv2, Filters, logP/SA/QED/weight, Novelty), the raw strict-SELFIES
-    rate, reconstruction, active units and property accuracy."""
+    """MOSES metrics as MOSES computes them, strict rate, reconstruction, property accuracy.
+
+    Keys: valid, strict, unique@k, FCD/SNN/Frag/Scaf against Test (and TestSF), IntDiv,
+    IntDiv2, Filters, logP, SA, QED, weight, Novelty, recon_exact, active_units, r2_*.
+    """
     result = run_evaluation(
         load_model(model),
         test=test,

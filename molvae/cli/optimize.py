@@ -61,8 +61,10 @@ def optimize(
     resume: Annotated[bool, typer.Option(help="Continue from OUT/journal.csv.")] = False,
     seed: Annotated[int, typer.Option(help="Random seed.")] = _OPT.seed,
 ) -> None:
-    """Find better molecules: Bayesian optimisation in the latent space, every candidate
-    decoded, checked by RDKit and scored by the real oracle."""
+    """Find better molecules by Bayesian optimisation in the latent space.
+
+    Every candidate is decoded, checked by RDKit and scored by the real oracle.
+    """
     from molvae.optimize.bo import optimize as run_optimize
     from molvae.optimize.journal import oracle_calls
 
