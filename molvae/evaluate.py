@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from molvae import metrics
@@ -82,8 +83,10 @@ def training_set(path: str | os.PathLike, cfg: DataConfig) -> set[str]:
     return smiles
 
 
-def default_train(test: str | os.PathLike) -> Path | None:
+def default_train(test: str | os.PathLike | pd.DataFrame) -> Path | None:
     """MOSES's ``train.csv.gz`` when ``test`` is MOSES's test file beside it, else ``None``."""
+    if not isinstance(test, str | os.PathLike):
+        return None
     test = Path(test)
     beside = test.parent / "train.csv.gz"
     return beside if test.name.startswith("test") and beside.exists() else None
@@ -92,7 +95,7 @@ def default_train(test: str | os.PathLike) -> Path | None:
 @torch.no_grad()
 def evaluate(
     model: MolVAE,
-    test: str | os.PathLike,
+    test: str | os.PathLike | pd.DataFrame,
     train: str | os.PathLike | None = None,
     n: int = 30000,
     n_recon: int = 2000,

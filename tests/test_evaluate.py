@@ -3,8 +3,10 @@ from pathlib import Path
 
 import pytest
 
+import molvae.evaluate
 from molvae.config import DataConfig
 from molvae.evaluate import evaluate, reference_stats
+from molvae.sample import Sampled
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 KEYS = {
@@ -73,11 +75,11 @@ def test_evaluate_values_match_hand_computed_cases(tiny_model, tmp_path, monkeyp
     generated = ["CCO", "CCO", "c1ccccc1", None, "CCN", "CCCC", None, "CCN"]
     seen = {}
 
-    def fake_sample(n, seed=None, progress=False, prior="auto", temperature=1.0):
-        seen.update(n=n, seed=seed, prior=prior)
-        return list(generated)
+    def fake_sample(vae, n, seed=None, prior="auto", strict=True, progress=False):
+        seen.update(n=n, seed=seed, prior=prior, strict=strict)
+        return Sampled(list(generated), drawn=10, strict=8)
 
-    monkeypatch.setattr(tiny_model, "sample", fake_sample)
+    monkeypatch.setattr(molvae.evaluate, "sample_molecules", fake_sample)
     result = evaluate(
         tiny_model,
         test=test_file,
@@ -90,8 +92,9 @@ def test_evaluate_values_match_hand_computed_cases(tiny_model, tmp_path, monkeyp
         progress=False,
         prior="standard",
     )
-    assert seen == {"n": 8, "seed": 5, "prior": "standard"}
+    assert seen == {"n": 8, "seed": 5, "prior": "standard", "strict": True}
     assert result["valid"] == pytest.approx(6 / 8)
+    assert result["strict"] == pytest.approx(8 / 10)  # the raw rate, as sample_molecules counted
     assert result["unique@1000"] == pytest.approx(4 / 6)  # CCO, c1ccccc1, CCN, CCCC
     assert result["Novelty"] == pytest.approx(2 / 4)  # c1ccccc1 and CCN are not in train.csv
     frame, _ = tiny_model.reconstruct_table(test_file)

@@ -89,8 +89,10 @@ def _similarity_to(target: str):
 
 
 def test_bo_run_writes_outputs_and_respects_budget_and_constraints(pretrained, tmp_path):
+    # QED, not logP: logP under a 25-atom cap drives BO against the cap until it stalls
+    # (issue #11), which is not what this test is about.
     cfg = OptimizeConfig(budget=40, batch_size=5, n_init=20, max_heavy_atoms=25, seed=1)
-    journal = optimize("logp", pretrained, cfg, tmp_path, progress=False)
+    journal = optimize("qed", pretrained, cfg, tmp_path, progress=False)
     assert len(journal) == 40 and journal["smiles"].is_unique
     assert (journal.loc[journal["iteration"] > 0, "heavy_atoms"] <= 25).all()
     for name in ("journal.csv", "top.csv", "best_so_far.png", "report.html"):
@@ -101,11 +103,11 @@ def test_bo_run_writes_outputs_and_respects_budget_and_constraints(pretrained, t
     top = pd.read_csv(tmp_path / "top.csv")
     assert top["score"].iloc[0] == pytest.approx(journal["score"].max())
     with pytest.raises(UserError, match="already holds"):  # never overwrite a journal
-        optimize("logp", pretrained, cfg, tmp_path, progress=False)
+        optimize("qed", pretrained, cfg, tmp_path, progress=False)
     with pytest.raises(UserError, match="different objective"):
-        optimize("qed", pretrained, cfg, tmp_path, resume=True, progress=False)
+        optimize("logp", pretrained, cfg, tmp_path, resume=True, progress=False)
     longer = OptimizeConfig(budget=50, batch_size=5, n_init=20, max_heavy_atoms=25, seed=1)
-    extended = optimize("logp", pretrained, longer, tmp_path, resume=True, progress=False)
+    extended = optimize("qed", pretrained, longer, tmp_path, resume=True, progress=False)
     assert len(extended) == 50
     pd.testing.assert_frame_equal(extended.iloc[:40], journal)
 
