@@ -26,10 +26,10 @@ def test_known_molecules_are_retried_and_rule_breakers_turned_away():
     z = torch.arange(8, dtype=torch.float64).reshape(4, 2)
     big = "C" * 40  # over the default 38 heavy atoms
     decoder = _Decoder(["CCO", "CCO", "", big], retries=["CCN", "", "", "", "", ""])
-    batch = decode_new(decoder, z, {"c1ccccc1"}, Constraints(OptimizeConfig()), seed=0)
+    batch = decode_new(decoder, z, {"c1ccccc1"}, Constraints(OptimizeConfig()), seed=0, strict=True)
     # Row 1 repeats row 0 and is retried into CCN; row 2 has no strict decode even after five
     # retries; row 3 is too large.
-    assert decoder.strict  # strict decoding is the default: repaired SELFIES cost no call
+    assert decoder.strict  # repaired SELFIES count as no decode and cost no oracle call
     assert batch.smiles == ["CCO", "CCN"]
     assert torch.equal(batch.z, z[:2])
     assert batch.reasons == {"no strict decode": 1, "too many heavy atoms": 1}

@@ -47,7 +47,7 @@ def decode_new(
     seen: set[str],
     constraints: Constraints,
     seed: int,
-    strict: bool = True,
+    strict: bool = False,
 ) -> Screened:
     """Decode `q x d` candidates, keeping new molecules that pass ``constraints``.
 
