@@ -36,12 +36,11 @@ import torch
 import molvae
 from molvae import DataConfig, MolVAE, UserError, load_preset
 from molvae.metrics import fraction_unique, fraction_valid
+from molvae.sample import DECODE_BATCH as BATCH
 from molvae.sample import ids_to_smiles
 
 TARGET = 2000.0
 DEFAULT_MODEL = _common.REPO_ROOT / "runs" / "t" / "best.pt"
-#: Molecules decoded at once, as in :func:`molvae.sample.decode_latents`.
-BATCH = 1000
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -213,8 +213,8 @@ def sample_molecules(
             )
             flags = [is_strict_selfies(t) for t in texts]
             drawn, n_strict = drawn + want, n_strict + sum(flags)
-            new = [from_selfies(t) for t, ok in zip(texts, flags, strict=True) if ok or not strict]
-            new = new[: n - len(kept)]
+            chosen = [t for t, ok in zip(texts, flags, strict=True) if ok or not strict]
+            new = [from_selfies(t) for t in chosen[: n - len(kept)]]  # convert only what is kept
             kept.extend(new)
             bar.advance(len(new))
             if not strict:
