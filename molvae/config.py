@@ -99,6 +99,9 @@ class ModelConfig:
         latent_dim: Size of the latent space.
         dropout: Dropout between stacked GRU layers and in the property head.
         prop_hidden: Hidden units of the property-head MLP.
+        grammar: The decoder reads the SELFIES derivation state and never emits a token that
+            SELFIES would have to repair (see :mod:`molvae.data.grammar`). Models saved before
+            this setting existed load with it off.
     """
 
     embed_dim: int = 64
@@ -109,6 +112,7 @@ class ModelConfig:
     latent_dim: int = 64
     dropout: float = 0.0
     prop_hidden: int = 128
+    grammar: bool = True
 
 
 @dataclass

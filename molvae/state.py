@@ -16,6 +16,7 @@ import torch
 
 from molvae.config import DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
 from molvae.data.dataset import Standardiser
+from molvae.data.grammar import SelfiesGrammar
 from molvae.data.tokens import Vocab
 from molvae.model import VAE, build_vae
 from molvae.train.distributed import pick_device
@@ -88,10 +89,11 @@ class ModelState:
     def from_checkpoint(cls, ckpt: dict[str, Any], device: str = "auto"):
         """Rebuild a model from a checkpoint dict (as :func:`molvae.train.checkpoint.load`
         reads it), on ``device`` and in eval mode."""
-        model_config = from_dict(ModelConfig, ckpt["model_config"])
+        # Models saved before the grammar setting existed decode without it.
+        model_config = from_dict(ModelConfig, {"grammar": False, **ckpt["model_config"]})
         vocab = Vocab.from_list(ckpt["vocab"])
         names = list(ckpt["property_names"])
-        model = build_vae(model_config, len(vocab), len(names))
+        model = build_vae(model_config, len(vocab), len(names), SelfiesGrammar(vocab))
         # float16 exports load back as float32; integer buffers keep their type.
         weights = ckpt["state_dict"]
         model.load_state_dict(
