@@ -1,8 +1,7 @@
-"""Typed configuration: what the data clean-up, the model and the training loop take.
+"""Typed configuration: what the data clean-up, the model, training and optimisation take.
 
-Every run is described by three dataclasses. They are saved into each checkpoint as plain
-dicts, so a model can be rebuilt without the command line that trained it. Presets live as
-small TOML files in ``molvae/presets/`` with a comment on why each value was chosen.
+Saved into each checkpoint as plain dicts, so a model can be rebuilt without the command line
+that trained it. Presets are small TOML files in ``molvae/presets/``, a comment on each value.
 """
 
 from __future__ import annotations
@@ -100,8 +99,7 @@ class ModelConfig:
         dropout: Dropout between stacked GRU layers and in the property head.
         prop_hidden: Hidden units of the property-head MLP.
         grammar: The decoder reads the SELFIES derivation state and never emits a token that
-            SELFIES would have to repair (see :mod:`molvae.data.grammar`). Models saved before
-            this setting existed load with it off.
+            SELFIES would repair (:mod:`molvae.data.grammar`); off in older checkpoints.
     """
 
     embed_dim: int = 64
@@ -260,17 +258,13 @@ def load_preset(name: str) -> Preset:
         UserError: The preset does not exist or holds an unknown setting.
     """
     path = Path(name)
-    if path.suffix == ".toml" and path.exists():
-        text = path.read_text()
-    else:
-        res = PRESET_DIR / f"{name}.toml"
-        if not res.is_file():
-            raise UserError(
-                f"Unknown preset '{name}'; choose one of {', '.join(preset_names())} "
-                "or pass the path of a .toml file."
-            )
-        text = res.read_text()
-    raw = tomllib.loads(text)
+    res = path if path.suffix == ".toml" and path.exists() else PRESET_DIR / f"{name}.toml"
+    if not res.is_file():
+        raise UserError(
+            f"Unknown preset '{name}'; choose one of {', '.join(preset_names())} "
+            "or pass the path of a .toml file."
+        )
+    raw = tomllib.loads(res.read_text())
     return Preset(
         name=path.stem,
         model=from_dict(ModelConfig, raw.get("model", {})),

@@ -16,7 +16,6 @@ import torch
 
 from molvae.config import DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
 from molvae.data.dataset import Standardiser
-from molvae.data.grammar import SelfiesGrammar
 from molvae.data.tokens import Vocab
 from molvae.model import VAE, build_vae
 from molvae.train.distributed import pick_device
@@ -93,7 +92,7 @@ class ModelState:
         model_config = from_dict(ModelConfig, {"grammar": False, **ckpt["model_config"]})
         vocab = Vocab.from_list(ckpt["vocab"])
         names = list(ckpt["property_names"])
-        model = build_vae(model_config, len(vocab), len(names), SelfiesGrammar(vocab))
+        model = build_vae(model_config, vocab, len(names))
         # float16 exports load back as float32; integer buffers keep their type.
         weights = ckpt["state_dict"]
         model.load_state_dict(

@@ -114,11 +114,11 @@ def test_annotate_features_masks_and_memo(moses):
 
 
 def test_model_with_grammar_trains_and_decodes_strictly(moses):
-    vocab, g, ids = moses
+    vocab, _, ids = moses
     torch.manual_seed(0)
     cfg = ModelConfig(embed_dim=16, enc_hidden=16, dec_hidden=32, latent_dim=8, prop_hidden=8)
-    model = build_vae(cfg, len(vocab), 0, g)
-    assert model.grammar is g and model.decoder.state_embeddings is not None
+    model = build_vae(cfg, vocab, 0)
+    assert model.grammar is not None and model.decoder.state_embeddings is not None
     width = max(len(x) for x in ids[:64])
     batch_ids = torch.zeros(64, width, dtype=torch.long)
     for r, x in enumerate(ids[:64]):
@@ -128,7 +128,7 @@ def test_model_with_grammar_trains_and_decodes_strictly(moses):
     batch = Batch(ids=batch_ids, lengths=(batch_ids != 0).sum(1), props=None, weights=None)
     out = model(batch, sched_sampling=0.5)
     assert torch.isfinite(out.recon_loss)
-    plain = build_vae(ModelConfig(**{**cfg.__dict__, "grammar": False}), len(vocab), 0)
+    plain = build_vae(ModelConfig(**{**cfg.__dict__, "grammar": False}), vocab, 0)
     assert plain.decoder.state_embeddings is None
     model.eval()
     gen = model.generate(

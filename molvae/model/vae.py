@@ -220,12 +220,12 @@ class VAE(nn.Module):
         return out
 
 
-def build_vae(
-    cfg: ModelConfig, vocab_size: int, n_props: int, grammar: SelfiesGrammar | None = None
-) -> VAE:
-    """Assemble a VAE from its parts as ``cfg`` describes; with ``grammar`` (and
-    ``cfg.grammar``) the decoder reads the SELFIES derivation state and decodes strictly."""
-    grammar = grammar if cfg.grammar else None
+def build_vae(cfg: ModelConfig, vocab: Vocab | int, n_props: int) -> VAE:
+    """Assemble a VAE from its parts as ``cfg`` describes. Given the :class:`Vocab` (not only
+    its size) and ``cfg.grammar``, the decoder reads the SELFIES derivation state and decodes
+    strictly."""
+    grammar = SelfiesGrammar(vocab) if cfg.grammar and isinstance(vocab, Vocab) else None
+    vocab_size = len(vocab) if isinstance(vocab, Vocab) else vocab
     embedding = nn.Embedding(vocab_size, cfg.embed_dim, padding_idx=Vocab.pad_id)
     encoder = GRUEncoder(embedding, cfg.enc_hidden, cfg.enc_layers, cfg.latent_dim, cfg.dropout)
     decoder = GRUDecoder(

@@ -18,7 +18,6 @@ import torch
 
 from molvae.config import DataConfig, ModelConfig, TrainConfig
 from molvae.data.dataset import Batch, MolDataset, Standardiser, epoch_batches, make_batch
-from molvae.data.grammar import SelfiesGrammar
 from molvae.errors import UserError
 from molvae.model import build_vae
 from molvae.progress import console, progress_bar
@@ -135,9 +134,7 @@ class Trainer:
         props = self.std.transform(train_ds.properties) if train_ds.property_names else None
         self.props = torch.from_numpy(props.astype(np.float32)) if props is not None else None
         torch.manual_seed(train_cfg.seed)
-        self.model = build_vae(
-            model_cfg, len(self.vocab), len(train_ds.property_names), SelfiesGrammar(self.vocab)
-        )
+        self.model = build_vae(model_cfg, self.vocab, len(train_ds.property_names))
         self.model.to(self.device)
         self.net = distributed.wrap(self.model, self.device, self.dist, train_cfg.compile)
         # bf16 autocast on GPUs (the GRUs, matmuls and losses); full precision on CPU.
