@@ -25,6 +25,7 @@ from molvae.files import atomic_write
 from molvae.progress import console
 from molvae.sample import sample_molecules
 from molvae.similarity import FP_BITS
+from molvae.structure import ring_stats
 
 #: Bump when the reference statistics change meaning, so old caches are not reused.
 #: 2: MOSES's exact Frag/Filters/IntDiv2 definitions and the Wasserstein property values.
@@ -155,6 +156,7 @@ def evaluate(
     sampled = sample_molecules(model, n, seed=seed, prior=prior, strict=strict, progress=progress)
     result = metrics.moses_metrics(sampled.smiles, ref, in_train, fcd, ref_scaffolds=ref_sf)
     result = {"valid": result.pop("valid"), "strict": sampled.strict_rate, **result}
+    result.update(ring_stats(sampled.smiles))
 
     rng = np.random.default_rng(seed)
     sub = test_ds.subset(np.sort(rng.permutation(len(test_ds))[:n_recon]))
