@@ -20,28 +20,18 @@ from __future__ import annotations
 import argparse
 
 import _common
-import pandas as pd
 
 from molvae import MolVAE
 from molvae.evaluate import evaluate
+from molvae.tabular import unseen_molecules
 
 MOSES = _common.REPO_ROOT.parent / "shared" / "data" / "moses"
-
-
-def heldout(model: MolVAE, n: int, seed: int = 0) -> list[str]:
-    """``n`` MOSES training molecules that ``model`` was not trained on."""
-    rows = pd.read_csv(MOSES / "train.csv.gz", usecols=["SMILES"]).sample(
-        n=min(10 * n, 1_500_000), random_state=seed
-    )
-    smiles = rows["SMILES"].tolist()
-    unseen = [s for s, seen in zip(smiles, model.in_training_set(smiles), strict=True) if not seen]
-    return unseen[:n]
 
 
 def score(path: str, args: argparse.Namespace) -> dict:
     model = MolVAE.load(path)
     _common.log(f"{path}: fitting the prior on {args.n_prior} held-out molecules")
-    model.fit_prior(heldout(model, args.n_prior))
+    model.fit_prior(unseen_molecules(model, MOSES / "train.csv.gz", args.n_prior))
     last = model.history[-1] if model.history else {}
     passes = int(last.get("step", 0)) * model.train_config.batch_size
     _common.log(f"{path}: evaluating ({args.n} samples)")
