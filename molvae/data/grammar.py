@@ -19,6 +19,7 @@ end against an atom whose valence a later chain bond used) is left to the strict
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import torch
@@ -41,6 +42,24 @@ START, CHAIN, AFTER_BRANCH, RING_INDEX, BRANCH_INDEX, DONE = range(6)
 FEATURE_SIZES = (6, 5, 4, 10)
 #: Most molecules whose annotation :meth:`SelfiesGrammar.annotate` remembers (~1 kB each).
 _MEMO_LIMIT = 2_000_000
+#: Molecules per task when :meth:`SelfiesGrammar.precompute` runs in several processes.
+_CHUNK = 20_000
+
+
+def _key(ids: np.ndarray) -> bytes:
+    """A padded id row's memo key: its ids up to the padding."""
+    return ids[: int(np.count_nonzero(ids != Vocab.pad_id))].tobytes()
+
+
+def _derive_chunk(itos: list[str], ids: np.ndarray) -> tuple[list, list[tuple]]:
+    """Annotate rows in a worker process: its mask keys and each row's (features, key rows)."""
+    grammar = SelfiesGrammar(Vocab.from_list(itos))
+    done = []
+    for row in ids:
+        n = int(np.count_nonzero(row != Vocab.pad_id))
+        done.append(grammar._annotate_one(row[:n]))
+    keys = sorted(grammar._mask_ids, key=grammar._mask_ids.get)
+    return [None, *keys], done  # row 0 (allow everything) has no key
 
 
 class SelfiesGrammar(SelfiesRules):
@@ -53,6 +72,7 @@ class SelfiesGrammar(SelfiesRules):
 
     def __init__(self, vocab: Vocab) -> None:
         super().__init__(vocab)
+        self.itos = list(vocab.itos)
         # Distinct masks, numbered; row 0 allows everything (positions after <eos>).
         self._mask_ids: dict[tuple, int] = {}
         self._mask_rows: list[np.ndarray] = [np.ones(self.vocab_size, dtype=bool)]
@@ -106,11 +126,7 @@ class SelfiesGrammar(SelfiesRules):
                 frame[4],
                 *(self._ring_room(d) if frame[3] and not frame[4] else (0, 0)),
             )
-        row = self._mask_ids.get(key)
-        if row is None:
-            row = self._mask_ids[key] = len(self._mask_rows)
-            self._mask_rows.append(self._mask(key))
-        return row
+        return self._row_for(key)
 
     def _ring_room(self, d: Derivation) -> tuple[int, int]:
         """The largest free valence among earlier atoms a 1-digit and a 2-digit ring index can
@@ -208,9 +224,10 @@ class SelfiesGrammar(SelfiesRules):
         b, t = ids.shape
         feats = np.zeros((b, t, len(FEATURE_SIZES)), dtype=np.int64)
         rows = np.zeros((b, t), dtype=np.int64)
+        ids = np.asarray(ids, dtype=np.int64)
         for i in range(b):
             n = int(np.count_nonzero(ids[i] != Vocab.pad_id))
-            key = ids[i, :n].tobytes()
+            key = _key(ids[i])
             done = self._annotated.get(key)
             if done is None:
                 done = self._annotate_one(ids[i, :n])
@@ -220,14 +237,43 @@ class SelfiesGrammar(SelfiesRules):
         return feats, rows
 
     def _annotate_one(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        feats = np.zeros((len(ids), len(FEATURE_SIZES)), dtype=np.int64)
-        rows = np.zeros(len(ids), dtype=np.int64)
+        feats = np.zeros((len(ids), len(FEATURE_SIZES)), dtype=np.int8)  # compact in the memo
+        rows = np.zeros(len(ids), dtype=np.int32)
         d = self.start()
         for col, tok in enumerate(ids.tolist()):
             feats[col] = self.features(d)
             rows[col] = self.mask_id(d)
             self.step(d, tok)
         return feats, rows
+
+    def precompute(self, ids: np.ndarray, n_jobs: int = 1) -> None:
+        """Derive every row of `n x time` padded ids now, in ``n_jobs`` processes, so that
+        :meth:`annotate` only looks them up (the first epoch on a GPU would otherwise wait for
+        the Python derivation)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        todo = [r for r in ids if _key(r) not in self._annotated]
+        todo = todo[: max(_MEMO_LIMIT - len(self._annotated), 0)]
+        if n_jobs <= 1 or len(todo) < 2 * _CHUNK:
+            if todo:
+                self.annotate(np.stack(todo))
+            return
+        chunks = [np.stack(todo[i : i + _CHUNK]) for i in range(0, len(todo), _CHUNK)]
+        with ProcessPoolExecutor(n_jobs) as pool:
+            for chunk, (local_keys, done) in zip(
+                chunks, pool.map(_derive_chunk, [self.itos] * len(chunks), chunks), strict=True
+            ):
+                to_parent = np.array(
+                    [0, *(self._row_for(k) for k in local_keys[1:])], dtype=np.int32
+                )
+                for row, (feats, rows) in zip(chunk, done, strict=True):
+                    self._annotated[_key(row)] = (feats, to_parent[rows])
+
+    def _row_for(self, key: tuple) -> int:
+        row = self._mask_ids.get(key)
+        if row is None:
+            row = self._mask_ids[key] = len(self._mask_rows)
+            self._mask_rows.append(self._mask(key))
+        return row
 
     def is_strict_path(self, ids: Sequence[int]) -> bool:
         """Whether every token of ``ids`` (up to ``<eos>``) is allowed where it stands."""
