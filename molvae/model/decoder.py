@@ -81,6 +81,7 @@ class GRUDecoder(nn.Module):
         sched_sampling: float = 0.0,
         tau: float = 1.0,
         state: torch.Tensor | None = None,
+        allowed: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Teacher-forced logits, optionally mixing in the model's own samples.
 
@@ -96,6 +97,8 @@ class GRUDecoder(nn.Module):
             tau: Gumbel-Softmax temperature.
             state: `batch x time x n_features` derivation state of the true prefix, for a
                 decoder built with ``state_sizes``.
+            allowed: `batch x time x vocab` tokens the grammar allows; the scheduled samples
+                are drawn among them only.
 
         Returns:
             `batch x time x vocab` logits.
@@ -106,6 +109,8 @@ class GRUDecoder(nn.Module):
             return self._run(self._with_state(emb, state), z, h0)
         with torch.no_grad():
             first = self._run(self._with_state(emb, state), z, h0)  # (B, T, V)
+            if allowed is not None:
+                first = first.masked_fill(~allowed, -torch.inf)
         y = F.gumbel_softmax(first[:, :-1], tau=tau, hard=True)  # (B, T-1, V) one-hot, ST
         sampled = y @ self.embedding.weight  # (B, T-1, E)
         swap = torch.rand(inputs.shape[0], inputs.shape[1] - 1, 1, device=z.device)

@@ -111,11 +111,13 @@ class VAE(nn.Module):
         else:
             state, rows = self.grammar.annotate(ids.cpu().numpy())  # (B, T, F), (B, T)
             state = torch.from_numpy(state).to(ids.device)
-            logits = self.decoder(inputs, z, sched_sampling=sched_sampling, tau=tau, state=state)
-            allowed = self.grammar.mask_table().to(ids.device)[torch.from_numpy(rows)]
+            allowed = self.grammar.mask_table()[torch.from_numpy(rows)].to(ids.device)
             # The target always stays possible, so an odd training string costs a finite loss.
-            allowed.scatter_(2, ids.unsqueeze(2).cpu(), True)  # (B, T, V)
-            logits = logits.masked_fill(~allowed.to(ids.device), -torch.inf)
+            allowed.scatter_(2, ids.unsqueeze(2), True)  # (B, T, V)
+            logits = self.decoder(
+                inputs, z, sched_sampling=sched_sampling, tau=tau, state=state, allowed=allowed
+            )
+            logits = logits.masked_fill(~allowed, -torch.inf)
         props = self.head(mu) if self.head is not None else None
         nll, kl = elbo_terms(logits, ids, mu, logvar)  # (B,), (B, Z)
         sq_err = n_known = None
