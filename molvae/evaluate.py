@@ -124,8 +124,9 @@ def evaluate(
         prior: The latent distribution sampled from (see :meth:`MolVAE.sample`).
         test_scaffolds: The scaffold test set (e.g. MOSES's ``test_scaffolds.csv.gz``) for the
             ``/TestSF`` keys; skipped if ``None``.
-        strict: Sample strict SELFIES only (see :func:`molvae.sample.sample_molecules`);
-            ``strict`` in the result is the raw fraction of decodes that were strict.
+        strict: Sample strict SELFIES (for a SMILES model, valid SMILES) only (see
+            :func:`molvae.sample.sample_molecules`); ``strict`` in the result is the raw
+            fraction of decodes that were strict (for a SMILES model, the valid rate).
 
     Returns:
         The MOSES keys (see :func:`molvae.metrics.moses_metrics`), plus ``recon_exact``,

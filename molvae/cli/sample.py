@@ -29,7 +29,10 @@ def sample(
     ),
     strict: Annotated[
         bool,
-        typer.Option(help="Keep only molecules whose SELFIES needed no repair (draws until n)."),
+        typer.Option(
+            help="Keep only molecules whose SELFIES needed no repair, or for a SMILES model "
+            "valid SMILES (draws until n)."
+        ),
     ] = default_of(sample_molecules, "strict"),
 ) -> None:
     """Sample molecules from the prior; prints valid / strict / unique / novel fractions."""
@@ -51,7 +54,8 @@ def sample(
         f"novel {nov:.3f} (vs. the training set)"
     )
     if len(smiles) < n:
+        keep = "invalid SMILES" if vae.data_config.tokens == "smiles" else "repaired SELFIES"
         console.print(
             f"Only {len(smiles)} of {n} molecules were strict after {sampled.drawn} decodes; "
-            "use --no-strict to keep repaired SELFIES too, or train the model longer."
+            f"use --no-strict to keep {keep} too, or train the model longer."
         )

@@ -9,7 +9,7 @@ from torch import nn
 
 
 class GRUDecoder(nn.Module):
-    """A GRU language model over SELFIES tokens, conditioned on a latent vector.
+    """A GRU language model over SELFIES or SMILES tokens, conditioned on a latent vector.
 
     z sets the initial hidden state of every layer and is also concatenated to every input
     embedding, so the decoder cannot forget it over a long molecule.

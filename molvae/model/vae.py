@@ -8,7 +8,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from molvae.config import ModelConfig
+from molvae.config import DataConfig, ModelConfig
 from molvae.data.dataset import Batch
 from molvae.data.grammar import FEATURE_SIZES, SelfiesGrammar
 from molvae.data.tokens import Vocab
@@ -41,7 +41,7 @@ class VAEOutput:
 
 
 class VAE(nn.Module):
-    """SELFIES VAE: ``encoder(x) -> q(z|x)``, ``decoder(z) -> p(x|z)``, ``head(mu) -> y``.
+    """SELFIES or SMILES VAE: ``encoder(x) -> q(z|x)``, ``decoder(z) -> p(x|z)``, ``head(mu) -> y``.
 
     Args:
         encoder: Maps token ids to ``(mu, logvar)``.
@@ -222,11 +222,14 @@ class VAE(nn.Module):
         return out
 
 
-def build_vae(cfg: ModelConfig, vocab: Vocab | int, n_props: int) -> VAE:
-    """Assemble a VAE from its parts as ``cfg`` describes. Given the :class:`Vocab` (not only
-    its size) and ``cfg.grammar``, the decoder reads the SELFIES derivation state and decodes
-    strictly."""
-    grammar = SelfiesGrammar(vocab) if cfg.grammar and isinstance(vocab, Vocab) else None
+def build_vae(
+    cfg: ModelConfig, vocab: Vocab | int, n_props: int, tokens: str = DataConfig.tokens
+) -> VAE:
+    """Assemble a VAE from its parts as ``cfg`` describes. For a SELFIES model (``tokens``)
+    given the :class:`Vocab` (not only its size) and ``cfg.grammar``, the decoder reads the
+    SELFIES derivation state and decodes strictly; a SMILES model never has the grammar."""
+    selfies_grammar = cfg.grammar and tokens == "selfies" and isinstance(vocab, Vocab)
+    grammar = SelfiesGrammar(vocab) if selfies_grammar else None
     vocab_size = len(vocab) if isinstance(vocab, Vocab) else vocab
     embedding = nn.Embedding(vocab_size, cfg.embed_dim, padding_idx=Vocab.pad_id)
     encoder = GRUEncoder(embedding, cfg.enc_hidden, cfg.enc_layers, cfg.latent_dim, cfg.dropout)

@@ -132,7 +132,8 @@ class Trainer:
         props = self.std.transform(train_ds.properties) if train_ds.property_names else None
         self.props = torch.from_numpy(props.astype(np.float32)) if props is not None else None
         torch.manual_seed(train_cfg.seed)
-        self.model = build_vae(model_cfg, self.vocab, len(train_ds.property_names))
+        n_props = len(train_ds.property_names)
+        self.model = build_vae(model_cfg, self.vocab, n_props, self.data_cfg.tokens)
         if self.model.grammar is not None:  # derive every molecule once, on every core
             self.model.grammar.precompute(self.ids.numpy(), self.data_cfg.n_jobs or os.cpu_count())
         self.model.to(self.device)
@@ -143,9 +144,7 @@ class Trainer:
         self.n_batches = len(self._epoch_batches(0))
         self.total_steps = self.n_batches * train_cfg.epochs
         self.annealer = KLAnnealer.from_config(train_cfg, self.total_steps)
-        self.step = 0
-        self.epoch = 0
-        self.batch_pos = 0
+        self.step = self.epoch = self.batch_pos = 0
         self.best_val = math.inf
         self.history: list[dict[str, Any]] = []
         self._train_hashes = checkpoint.smiles_hashes(train_ds.smiles)
@@ -284,6 +283,7 @@ class Trainer:
             batch_size=max(self.cfg.batch_size, MIN_VAL_BATCH),
             device=self.device,
             seed=self.cfg.seed,
+            tokens=self.data_cfg.tokens,
         )
         metrics = {"epoch": self.epoch + 1, "step": self.step, **metrics}
         self.history.append(metrics)
