@@ -192,7 +192,7 @@ class OptimizeConfig:
         max_gp_points, gp_maxiter: The GP's most points and its fits' optimiser iterations.
         raw_samples, num_restarts: Random starts and gradient restarts of the acquisition.
         max_heavy_atoms: Constraint: molecules larger than this are not evaluated.
-        min_qed, max_sa: Constraints: smallest QED, largest SA score (guards: SA <= 4.5).
+        min_qed, max_sa: Constraints: least QED, most SA (guards: QED >= 0.3, SA <= 4.5).
         similar_to, min_similarity: Constraint: Tanimoto (Morgan r=2) to this SMILES, least.
         pains: Constraint: reject molecules with a PAINS alert.
         guards: Reject what no chemist would make (see ``optimize/guards.py``).

@@ -19,6 +19,7 @@ REJECTED = {
     "CC[Si](C)C": "MOSES filter: element",
     "CCCC=O": "MOSES filter: structural alert",  # an aldehyde (MCF)
     "CC1C2CC3C4CC(C4)C3C12C": "SA too high",  # SA 5.3
+    "CCCCCCCCCCCCCCCCc1ccccc1": "QED too low",  # 0.29
 }
 DRUG_LIKE = ["CC(=O)Nc1ccc(O)cc1", "C1CC1C(=O)Nc1ccccc1", "Cc1ccc(S(N)(=O)=O)cc1"]
 

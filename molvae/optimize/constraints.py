@@ -9,7 +9,9 @@ from molvae.data.properties import PROPERTIES, pains_catalog
 from molvae.errors import UserError
 from molvae.optimize.guards import (
     MAX_SA,
+    MIN_QED,
     OUTSIDE_DOMAIN,
+    QED_TOO_LOW,
     SA_TOO_HIGH,
     guard_failure,
     outside_domain,
@@ -32,9 +34,10 @@ class Constraints:
             self.ref_fp = fingerprint(cfg.similar_to)
             if self.ref_fp is None:
                 raise UserError(f"--similar-to '{cfg.similar_to}' is not a valid SMILES.")
-        self.max_sa = cfg.max_sa
-        if cfg.guards and self.max_sa is None:
-            self.max_sa = MAX_SA
+        self.max_sa, self.min_qed = cfg.max_sa, cfg.min_qed  # the user's, else the guards'
+        if cfg.guards:
+            self.max_sa = MAX_SA if self.max_sa is None else self.max_sa
+            self.min_qed = MIN_QED if self.min_qed is None else self.min_qed
         threshold = getattr(model, "anomaly_threshold", None)
         self.domain = (model, threshold) if cfg.guards and threshold is not None else None
 
@@ -53,8 +56,8 @@ class Constraints:
             return failure
         if self.max_sa is not None and PROPERTIES["sa"](mol) > self.max_sa:
             return SA_TOO_HIGH
-        if cfg.min_qed is not None and PROPERTIES["qed"](mol) < cfg.min_qed:
-            return "QED too low"
+        if self.min_qed is not None and PROPERTIES["qed"](mol) < self.min_qed:
+            return QED_TOO_LOW
         if self.ref_fp is not None:
             sim = DataStructs.TanimotoSimilarity(self.ref_fp, fingerprint(mol))
             if sim < cfg.min_similarity:
