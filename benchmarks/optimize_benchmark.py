@@ -9,8 +9,8 @@ the mean of the top 10 and the calls needed to reach the best; over seeds, their
 best top-1. Prints one JSON object to stdout; progress goes to stderr.
 
     python benchmarks/optimize_benchmark.py --budget 500 --seeds 0 1 2   # the full run
-    python benchmarks/optimize_benchmark.py --budget 60 --seeds 0 --objectives qed \
-        celecoxib_rediscovery --timing-entries 0                          # a quick check
+    python benchmarks/optimize_benchmark.py --budget 60 --n-init 20 --seeds 0 \\
+        --objectives plogp qed osimertinib_mpo --timing-entries 0       # a quick check
 """
 
 from __future__ import annotations
@@ -102,6 +102,7 @@ def run_one(model, objective: str, method: str, seed: int, args) -> dict:
         budget=args.budget,
         batch_size=args.batch_size,
         method=method,
+        n_init=args.n_init,
         seed=seed,
         guards=args.guards and objective not in UNGUARDED,
     )
@@ -138,6 +139,9 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--budget", type=int, default=500)
     parser.add_argument("--batch-size", type=int, default=10)
+    parser.add_argument(
+        "--n-init", type=int, default=100, help="Starting molecules (part of the budget)."
+    )
     parser.add_argument(
         "--guards",
         action=argparse.BooleanOptionalAction,
@@ -177,6 +181,7 @@ def main() -> None:
                 "benchmark": "optimize",
                 "budget": args.budget,
                 "batch_size": args.batch_size,
+                "n_init": args.n_init,
                 "seeds": args.seeds,
                 "guards": args.guards,
                 "results": results,

@@ -15,11 +15,13 @@ REJECTED = {
     "CCOOCC": "peroxide (O-O)",
     "c1ccc(cc1)/N=N/c1ccccc1": "azo (acyclic N=N)",
     "CC=CC=CC=CC": "polyene chain",
+    "CCCCCCCCc1ccccc1": "long alkyl chain",
+    "CC1=CC1c1ccccc1": "cyclopropene",
     "C[N+](C)(C)C": "MOSES filter: charge",
     "CC[Si](C)C": "MOSES filter: element",
     "CCCC=O": "MOSES filter: structural alert",  # an aldehyde (MCF)
     "CC1C2CC3C4CC(C4)C3C12C": "SA too high",  # SA 5.3
-    "CCCCCCCCCCCCCCCCc1ccccc1": "QED too low",  # 0.29
+    "CCCCCCc1ccc(CCCCCC)cc1CCCCCC": "QED too low",  # 0.285
 }
 DRUG_LIKE = ["CC(=O)Nc1ccc(O)cc1", "C1CC1C(=O)Nc1ccccc1", "Cc1ccc(S(N)(=O)=O)cc1"]
 

@@ -62,7 +62,7 @@ def optimize(
         bool,
         typer.Option(
             help="Reject what no chemist would make: MOSES filters, rings of 3-7 atoms, "
-            "peroxides, azo, polyenes, SA > 4.5, QED < 0.3, molecules outside the model's domain."
+            "peroxides, azo, polyenes, long alkyl chains, SA > 4.5, QED < 0.3, out of domain."
         ),
     ] = _OPT.guards,
     strict: Annotated[

@@ -1,8 +1,9 @@
 """Guards: what a molecule must be before a chemist would look at it, checked before any oracle
 call (on by default; ``OptimizeConfig.guards``, ``--no-guards`` turns them off).
 
-A guarded molecule has rings of 3 to 7 atoms only, no peroxide (O-O), acyclic azo (N=N) or
-polyene chain (three or more conjugated acyclic C=C), passes MOSES's medicinal-chemistry
+A guarded molecule has rings of 3 to 7 atoms only, no peroxide (O-O), acyclic azo (N=N),
+polyene chain (three or more conjugated acyclic C=C), alkyl chain of seven or more CH2 (the
+greasy tails a logP objective rewards) or strained cyclopropene, passes MOSES's medicinal-chemistry
 filters (:mod:`molvae.filters`, the SMARTS of the ``Filters`` metric), has an SA score of at
 most :data:`MAX_SA` and a QED of at least :data:`MIN_QED`, and lies inside the model's domain
 (its ``neg_elbo`` under the model's anomaly threshold, when the model has one). The heavy-atom
@@ -35,6 +36,8 @@ MOTIFS = {
     "peroxide (O-O)": "[#8]-[#8]",
     "azo (acyclic N=N)": "[#7;!R]=[#7;!R]",
     "polyene chain": "[C;!R]=[C;!R]-[C;!R]=[C;!R]-[C;!R]=[C;!R]",
+    "long alkyl chain": "[CH2;!R][CH2;!R][CH2;!R][CH2;!R][CH2;!R][CH2;!R][CH2;!R]",
+    "cyclopropene": "[#6;r3]=[#6;r3]",
 }
 #: Rejection reasons, as counted in the report.
 RING_SIZE = "ring size outside 3-7"
