@@ -17,7 +17,7 @@ from molvae.errors import UserError
 T = TypeVar("T")
 PRESET_DIR = Path(__file__).parent / "presets"
 KL_SCHEDULES = ("linear", "sigmoid", "cyclical", "constant")
-METHODS = ("bo", "random", "gradient")
+METHODS = ("bo", "random", "gradient", "screen", "ga")
 #: The string representations a model can be trained on (``DataConfig.tokens``).
 TOKENS = ("selfies", "smiles")
 #: DataConfig fields that do not change what clean-up produces; all others key the cache.
@@ -187,23 +187,21 @@ class OptimizeConfig:
     Attributes:
         budget: Oracle calls to spend (initial evaluations included).
         batch_size: Candidates proposed per iteration (the q of qLogEI).
-        method: ``bo`` (GP + qLogEI), ``random`` or ``gradient`` (ascent on the property head).
+        method: ``bo`` (GP + qLogEI over decoded and library molecules), ``screen`` (library in
+            random order), ``ga`` (SELFIES GA), ``random`` (uniform in BO's box), ``gradient``.
         n_init: Starting molecules (from ``--init`` or the model's training sample).
         trust_region: TuRBO-style trust region around the best point; else the global box.
-        max_gp_points: Most points the GP is fitted on (the best plus the trust region's).
-        gp_maxiter: Cap on the optimiser iterations of each GP fit.
-        raw_samples: Random starts scored when optimising the acquisition.
-        num_restarts: Gradient-based restarts of the acquisition optimiser.
+        max_gp_points, gp_maxiter: The GP's most points and its fits' optimiser iterations.
+        raw_samples, num_restarts: Random starts and gradient restarts of the acquisition.
         max_heavy_atoms: Constraint: molecules larger than this are not evaluated.
-        min_qed: Constraint: smallest QED allowed.
-        max_sa: Constraint: largest synthetic-accessibility score allowed.
-        similar_to: Constraint: a SMILES the results must stay similar to.
-        min_similarity: Smallest Tanimoto similarity (Morgan r=2) to ``similar_to``.
+        min_qed, max_sa: Constraints: least QED, most SA (guards: QED >= 0.3, SA <= 4.5).
+        similar_to, min_similarity: Constraint: Tanimoto (Morgan r=2) to this SMILES, least.
         pains: Constraint: reject molecules with a PAINS alert.
+        guards: Reject what no chemist would make (see ``optimize/guards.py``).
+        library: SMILES file of real molecules for bo, screen (``None``: the training sample).
         strict: Turn away candidates whose SELFIES was repaired (off: bundled model's rate ~0.15).
         top_k: Molecules listed in ``top.csv`` and the report.
-        retrain_every: Fine-tune the VAE on the rank-weighted molecules scored so far after
-            every this many oracle calls (weighted retraining, Tripp et al. 2020); 0: never.
+        retrain_every: Fine-tune the VAE on rank-weighted results every N calls (Tripp 2020).
         retrain_steps: Optimiser steps of each fine-tuning.
         seed: Seed of every random choice.
     """
@@ -223,6 +221,8 @@ class OptimizeConfig:
     similar_to: str | None = None
     min_similarity: float = 0.4
     pains: bool = False
+    guards: bool = True
+    library: str | None = None
     strict: bool = False
     top_k: int = 20
     retrain_every: int = 0

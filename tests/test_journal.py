@@ -85,4 +85,4 @@ def test_journal_records_the_properties_beside_the_scores(tmp_path):
     rows = j.read()
     assert rows["heavy_atoms"].tolist() == [11, 0]
     assert rows["mw"].iloc[0] == pytest.approx(151.165, abs=0.01)
-    assert math.isnan(rows["qed"].iloc[1]) and rows["method"].tolist() == ["random"] * 2
+    assert math.isnan(rows["qed"].iloc[1]) and rows["source"].tolist() == ["random"] * 2

@@ -169,7 +169,7 @@ def test_gradient_baseline_needs_a_matching_property_head(tiny_model, pretrained
     journal = optimize("logp", pretrained, cfg, tmp_path, progress=False)
     after = pretrained.model.head.state_dict()
     assert all(torch.equal(head[k], after[k]) for k in head)  # the model is not changed
-    assert (journal["method"] == "gradient").sum() > 0 and journal["smiles"].is_unique
+    assert (journal["source"] == "gradient").sum() > 0 and journal["smiles"].is_unique
 
 
 def test_killed_run_resumes_without_duplicates_or_losses(tmp_path):

@@ -74,9 +74,9 @@ def test_multi_objective_init_scores_and_gradient_refusal(pretrained, tmp_path):
     pd.DataFrame({"SMILES": smiles, "score_qed": 0.5, "score_logp": 1.0}).to_csv(init, index=False)
     cfg = OptimizeConfig(budget=5, batch_size=5, n_init=10, method="random")
     journal = optimize(["qed", "logp"], pretrained, cfg, tmp_path / "r", init, progress=False)
-    given = journal[journal["method"] == "given"]
+    given = journal[journal["source"] == "given"]
     assert len(given) == 10 and (given["score_qed"] == 0.5).all()  # not evaluated again
-    assert (journal["method"] == "random").sum() == 5
+    assert (journal["source"] == "random").sum() == 5
     with pytest.raises(UserError, match="single --target"):
         optimize(["qed", "logp"], pretrained, OptimizeConfig(method="gradient"), tmp_path / "g")
     with pytest.raises(UserError, match="must differ"):

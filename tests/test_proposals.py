@@ -5,7 +5,13 @@ import torch
 
 from molvae.config import OptimizeConfig
 from molvae.optimize.box import DataBox
-from molvae.optimize.proposals import propose_bo, propose_gradient, propose_random
+from molvae.optimize.proposals import (
+    acquisition,
+    propose_bo,
+    propose_gradient,
+    propose_random,
+    select_batch,
+)
 from molvae.optimize.surrogate import fit_gp, fit_surrogate, gp_subset, lengthscales
 from molvae.optimize.trust_region import TrustRegion, region_bounds
 
@@ -70,11 +76,12 @@ def test_surrogate_fits_a_bounded_subset_and_warm_starts():
     assert again.train_inputs[0].shape == (12, 2)
 
 
-def test_random_proposals_come_from_the_prior_and_follow_the_generator():
+def test_random_proposals_are_uniform_in_the_unit_cube_and_follow_the_generator():
     a = propose_random(500, 3, torch.Generator().manual_seed(1))
     b = propose_random(500, 3, torch.Generator().manual_seed(1))
     assert torch.equal(a, b) and a.shape == (500, 3) and a.dtype == torch.float64
-    assert a.mean().abs() < 0.1 and (a.std() - 1).abs() < 0.1
+    assert ((a >= 0) & (a <= 1)).all()  # the data box BO searches, not N(0, I)
+    assert (a.mean() - 0.5).abs() < 0.05 and (a.std() - (1 / 12) ** 0.5).abs() < 0.02
 
 
 def test_gradient_proposals_climb_the_gain_from_the_best_points():
@@ -99,4 +106,47 @@ def test_data_box_maps_latents_to_the_unit_cube_and_back():
     u = box.to_unit(z)
     assert ((u > 0) & (u < 1)).all()
     assert torch.allclose(box.from_unit(u), z)
-    assert box.to_unit(torch.tensor([[5.0, 0.0]], dtype=torch.float64))[0, 0] == 1.0  # clipped
+    outside = torch.tensor([[5.0, 0.0]], dtype=torch.float64)
+    assert box.to_unit(outside)[0, 0] > 1.0  # never clipped onto a face ...
+    grown = box.grow(outside)  # ... and the box grows to hold every scored latent
+    assert grown.hi[0] > 5.0 and grown.lo == box.lo and grown.hi[1] == box.hi[1]
+    assert ((grown.to_unit(outside) > 0) & (grown.to_unit(outside) < 1)).all()
+    assert box.grow(z) is box  # nothing outside: the same box
+
+
+def test_a_failed_gp_fit_warns_and_other_errors_propagate(monkeypatch):
+    import botorch.fit
+    from botorch.exceptions.errors import ModelFittingError
+
+    from molvae.optimize.surrogate import GPFitWarning
+
+    x, y = _toy(12)
+
+    def fails(*args, **kwargs):
+        raise ModelFittingError("All attempts to fit the model have failed.")
+
+    monkeypatch.setattr(botorch.fit, "fit_gpytorch_mll", fails)
+    with pytest.warns(GPFitWarning, match="GP fit on 12 points failed"):
+        gp = fit_gp(x, y[:, :1], maxiter=5)
+    assert gp.train_inputs[0].shape == (12, 2)  # BO goes on with the starting values
+
+    def bug(*args, **kwargs):
+        raise IndexError("a shape bug")
+
+    monkeypatch.setattr(botorch.fit, "fit_gpytorch_mll", bug)
+    with pytest.raises(IndexError, match="shape bug"):  # never silenced
+        fit_gp(x, y[:, :1], maxiter=5)
+
+
+def test_select_batch_takes_the_best_candidates_whatever_their_source():
+    x, y = _toy(30)
+    y = y[:, :1]
+    torch.manual_seed(0)
+    gp = fit_gp(x, y, maxiter=50)
+    acq = acquisition(gp, y)
+    optimum = torch.tensor([[0.7, 0.3]], dtype=torch.float64)
+    corners = torch.tensor([[0.0, 1.0], [0.02, 0.98], [0.01, 0.99]], dtype=torch.float64)
+    candidates = torch.cat([corners, optimum])  # e.g. three decoded, one from the library
+    chosen = select_batch(acq, candidates, 2)
+    assert chosen[0] == 3 and len(set(chosen)) == 2  # the bump first, then one other
+    assert sorted(select_batch(acq, candidates, 10)) == [0, 1, 2, 3]  # never more than given

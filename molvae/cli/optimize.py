@@ -34,7 +34,13 @@ def optimize(
     ),
     budget: Annotated[int, typer.Option(help="Oracle calls to spend.")] = _OPT.budget,
     batch_size: Annotated[int, typer.Option(help="Candidates per iteration.")] = _OPT.batch_size,
-    method: Annotated[str, typer.Option(help="bo, random or gradient.")] = _OPT.method,
+    method: Annotated[
+        str, typer.Option(help="bo, screen (the library), ga (SELFIES GA), random or gradient.")
+    ] = _OPT.method,
+    library: Annotated[
+        Path | None,
+        typer.Option(help="Real molecules for bo and screen (default: the training sample)."),
+    ] = None,
     init: Annotated[
         Path | None, typer.Option(help="Starting molecules (optional score column).")
     ] = None,
@@ -52,6 +58,13 @@ def optimize(
         float, typer.Option(help="Tanimoto to --similar-to.")
     ] = _OPT.min_similarity,
     pains: Annotated[bool, typer.Option(help="Reject PAINS alerts.")] = _OPT.pains,
+    guards: Annotated[
+        bool,
+        typer.Option(
+            help="Reject what no chemist would make: MOSES filters, rings of 3-7 atoms, "
+            "peroxides, azo, polyenes, long alkyl chains, SA > 4.5, QED < 0.3, out of domain."
+        ),
+    ] = _OPT.guards,
     strict: Annotated[
         bool, typer.Option(help="Turn away candidates whose SELFIES had to be repaired.")
     ] = _OPT.strict,
@@ -83,6 +96,8 @@ def optimize(
         similar_to=similar_to,
         min_similarity=min_similarity,
         pains=pains,
+        guards=guards,
+        library=str(library) if library else None,
         strict=strict,
         retrain_every=retrain_every,
         seed=seed,

@@ -1,5 +1,7 @@
-"""Latent-space optimisation: Bayesian optimisation (BoTorch) with random and gradient
-baselines. This module is the entry point; :mod:`~molvae.optimize.loop` runs the iterations.
+"""Latent-space optimisation: Bayesian optimisation (BoTorch) that ranks decoded proposals and
+library molecules together, with the baselines it must beat in the same harness and budget
+(``screen``, ``ga``, ``random``, ``gradient``). This module is the entry point;
+:mod:`~molvae.optimize.loop` runs the iterations.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from molvae.api import MolVAE
 from molvae.config import METHODS, OptimizeConfig
 from molvae.errors import UserError
 from molvae.optimize.journal import Journal, oracle_calls, score_columns
+from molvae.optimize.library import Library, load_library
 from molvae.optimize.loop import STALL_LIMIT, Search
 from molvae.optimize.objectives import Objective, from_spec
 from molvae.progress import console
@@ -32,8 +35,9 @@ class Optimizer:
         progress: Show a progress bar.
 
     Raises:
-        UserError: An unknown method, repeated objectives, or ``gradient`` without a property
-            head for the (single) objective.
+        UserError: An unknown method, repeated objectives, ``gradient`` without a property
+            head for the (single) objective, ``screen`` without a library, or an unreadable
+            library file.
     """
 
     def __init__(
@@ -46,8 +50,9 @@ class Optimizer:
         progress: bool = True,
     ) -> None:
         objectives = objectives if isinstance(objectives, list) else [objectives]
-        _check_setup(model, objectives, cfg)
-        self.model, self.objectives, self.cfg = model, objectives, cfg
+        library = load_library(model, cfg.library)
+        _check_setup(model, objectives, cfg, library)
+        self.model, self.objectives, self.cfg, self.library = model, objectives, cfg, library
         self.out = Path(out)
         self.init, self.progress = init, progress
 
@@ -61,7 +66,7 @@ class Optimizer:
         names = [o.name for o in self.objectives]
         path = self.out / "journal.csv"
         journal = Journal(path, score_columns(names), self.model.latent_dim).open(resume)
-        search = Search(self.model, self.objectives, self.cfg, journal, self.init)
+        search = Search(self.model, self.objectives, self.cfg, journal, self.init, self.library)
         try:
             search.start(resume)
             stalled = search.loop(self.progress)
@@ -78,23 +83,31 @@ class Optimizer:
                 f"that passed the constraints (rejected so far: {rejected or 'none'})."
             )
         elif rejected and self.progress:
-            console.print(f"Candidates not evaluated, by reason: {rejected}")
+            console.print(f"Molecules not sent to the oracle, by reason: {rejected}")
         # Imported here only because matplotlib is slow to import and `import molvae` should
         # not pay for it; there is no cycle.
         from molvae.optimize.report import write_outputs
 
         rows = journal.read()
-        write_outputs(rows, self.out, names, self.cfg, rejected)
+        ref = search.state.ref_point
+        write_outputs(rows, self.out, names, self.cfg, rejected, ref)
         return rows
 
 
-def _check_setup(model: MolVAE, objectives: list[Objective], cfg: OptimizeConfig) -> None:
+def _check_setup(
+    model: MolVAE, objectives: list[Objective], cfg: OptimizeConfig, library: Library | None
+) -> None:
     """Refuse settings the loop cannot run, with a sentence saying why."""
     names = [o.name for o in objectives]
     if cfg.method not in METHODS:
         raise UserError(f"Unknown method '{cfg.method}'; use one of {', '.join(METHODS)}.")
     if len(set(names)) != len(names):
         raise UserError(f"Objectives must differ; got {', '.join(names)}.")
+    if cfg.method == "screen" and library is None:
+        raise UserError(
+            "--method screen scores library molecules, but this model stores no training "
+            "sample; give one with --library FILE."
+        )
     if cfg.method != "gradient":
         return
     if len(objectives) > 1:

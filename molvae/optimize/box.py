@@ -1,5 +1,6 @@
 """The data box: the range of the scored latents, which maps latents to the unit cube the GP
-and the trust region work in."""
+and the trust region work in. It grows to hold every latent scored since (see
+:meth:`DataBox.grow`), so no scored molecule is ever moved onto one of its faces."""
 
 from __future__ import annotations
 
@@ -34,14 +35,26 @@ class DataBox:
         span = (hi - lo).clamp(min=MIN_SPAN)
         return cls((lo - MARGIN * span).tolist(), (hi + MARGIN * span).tolist())
 
+    def grow(self, x: torch.Tensor) -> DataBox:
+        """This box stretched, side by side, to hold every row of `n x d` latents ``x`` with
+        :data:`MARGIN` to spare; the box itself where they all lie inside."""
+        lo, hi = self._corners()
+        if not len(x) or ((x >= lo) & (x <= hi)).all():
+            return self
+        span = hi - lo
+        new_lo = torch.minimum(lo, x.min(dim=0).values - MARGIN * span)
+        new_hi = torch.maximum(hi, x.max(dim=0).values + MARGIN * span)
+        return DataBox(new_lo.tolist(), new_hi.tolist())
+
     def _corners(self) -> tuple[torch.Tensor, torch.Tensor]:
         lo = torch.tensor(self.lo, dtype=torch.float64)
         return lo, torch.tensor(self.hi, dtype=torch.float64)
 
     def to_unit(self, z: torch.Tensor) -> torch.Tensor:
-        """`n x d` latents as points of the unit cube (clipped to it)."""
+        """`n x d` latents as unit-cube coordinates (outside [0, 1] for latents outside the
+        box: never clipped, so two molecules never share a point)."""
         lo, hi = self._corners()
-        return ((z - lo) / (hi - lo)).clamp(0.0, 1.0)
+        return (z - lo) / (hi - lo)
 
     def from_unit(self, u: torch.Tensor) -> torch.Tensor:
         """`n x d` unit-cube points as latents."""

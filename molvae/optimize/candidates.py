@@ -1,8 +1,9 @@
 """From candidate latents to molecules worth an oracle call, and back to latents.
 
 Decoding retries stochastically when the greedy decode gives nothing or a molecule already
-seen; duplicates and molecules that break a constraint are turned away (no budget spent) and
-counted by reason. Scored molecules are re-encoded, so the GP learns where they really lie.
+seen; duplicates and molecules that break a constraint or a guard (the model's domain checked
+once per batch) are turned away (no budget spent) and counted by reason. Scored molecules are
+re-encoded, so the GP learns where they really lie.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import torch
 
 from molvae.api import MolVAE
 from molvae.optimize.constraints import Constraints
+from molvae.optimize.guards import OUTSIDE_DOMAIN
 
 #: Stochastic decodes tried per candidate after the greedy one gave nothing new: a few cheap
 #: retries often find a new neighbour; more rarely help and slow the iteration down.
@@ -83,7 +85,12 @@ def decode_new(
         out.reasons[reason] += 1
         if reason not in (NO_DECODE, NO_STRICT_DECODE, "already evaluated"):
             out.turned_away.append(smiles)
-    out.z = z[keep]
+    outside = constraints.outside(out.smiles)  # one anomaly-score pass for the batch
+    out.reasons[OUTSIDE_DOMAIN] += sum(outside)
+    out.turned_away += [s for s, o in zip(out.smiles, outside, strict=True) if o]
+    out.reasons = +out.reasons  # drop zero counts
+    out.smiles = [s for s, o in zip(out.smiles, outside, strict=True) if not o]
+    out.z = z[[i for i, o in zip(keep, outside, strict=True) if not o]]
     return out
 
 

@@ -1,4 +1,5 @@
-"""Which decoded molecules may be sent to the oracle: size, QED, SA, similarity, PAINS."""
+"""Which molecules may be sent to the oracle: size, the guards (:mod:`~molvae.optimize.guards`,
+on by default), and the user's QED, SA, similarity and PAINS constraints."""
 
 from __future__ import annotations
 
@@ -6,21 +7,43 @@ from molvae.config import OptimizeConfig
 from molvae.data.chem import fingerprint, to_mol
 from molvae.data.properties import PROPERTIES, pains_catalog
 from molvae.errors import UserError
+from molvae.optimize.guards import (
+    MAX_SA,
+    MIN_QED,
+    OUTSIDE_DOMAIN,
+    QED_TOO_LOW,
+    SA_TOO_HIGH,
+    guard_failure,
+    outside_domain,
+)
 
 
 class Constraints:
-    """Which decoded molecules may be sent to the oracle."""
+    """Which molecules may be sent to the oracle.
 
-    def __init__(self, cfg: OptimizeConfig) -> None:
+    Args:
+        cfg: The constraints, and whether the guards are on.
+        model: The VAE whose anomaly threshold bounds its domain (guards only; without it,
+            or without a threshold, the domain is not checked).
+    """
+
+    def __init__(self, cfg: OptimizeConfig, model=None) -> None:
         self.cfg = cfg
         self.ref_fp = None
         if cfg.similar_to:
             self.ref_fp = fingerprint(cfg.similar_to)
             if self.ref_fp is None:
                 raise UserError(f"--similar-to '{cfg.similar_to}' is not a valid SMILES.")
+        self.max_sa, self.min_qed = cfg.max_sa, cfg.min_qed  # the user's, else the guards'
+        if cfg.guards:
+            self.max_sa = MAX_SA if self.max_sa is None else self.max_sa
+            self.min_qed = MIN_QED if self.min_qed is None else self.min_qed
+        threshold = getattr(model, "anomaly_threshold", None)
+        self.domain = (model, threshold) if cfg.guards and threshold is not None else None
 
     def violation(self, smiles: str) -> str | None:
-        """Why ``smiles`` may not be evaluated, or ``None`` if it may."""
+        """Why ``smiles`` may not be evaluated, or ``None`` if it may (every check but the
+        model's domain, which :meth:`screen` adds for a whole batch)."""
         from rdkit import DataStructs
 
         cfg = self.cfg
@@ -29,10 +52,12 @@ class Constraints:
             return "invalid"
         if cfg.max_heavy_atoms is not None and mol.GetNumHeavyAtoms() > cfg.max_heavy_atoms:
             return "too many heavy atoms"
-        if cfg.min_qed is not None and PROPERTIES["qed"](mol) < cfg.min_qed:
-            return "QED too low"
-        if cfg.max_sa is not None and PROPERTIES["sa"](mol) > cfg.max_sa:
-            return "SA too high"
+        if cfg.guards and (failure := guard_failure(mol)) is not None:
+            return failure
+        if self.max_sa is not None and PROPERTIES["sa"](mol) > self.max_sa:
+            return SA_TOO_HIGH
+        if self.min_qed is not None and PROPERTIES["qed"](mol) < self.min_qed:
+            return QED_TOO_LOW
         if self.ref_fp is not None:
             sim = DataStructs.TanimotoSimilarity(self.ref_fp, fingerprint(mol))
             if sim < cfg.min_similarity:
@@ -40,3 +65,21 @@ class Constraints:
         if cfg.pains and pains_catalog().HasMatch(mol):
             return "PAINS alert"
         return None
+
+    def outside(self, smiles: list[str]) -> list[bool]:
+        """Whether each molecule lies outside the model's domain (all ``False`` when the guards
+        are off or the model has no anomaly threshold)."""
+        if self.domain is None:
+            return [False] * len(smiles)
+        model, threshold = self.domain
+        return outside_domain(model, smiles, threshold)
+
+    def screen(self, smiles: list[str]) -> list[str | None]:
+        """Why each molecule may not be evaluated (``None``: it may), the model's domain
+        included (one anomaly-score pass over the molecules that pass everything else)."""
+        reasons = [self.violation(s) for s in smiles]
+        ok = [i for i, reason in enumerate(reasons) if reason is None]
+        for i, out in zip(ok, self.outside([smiles[i] for i in ok]), strict=True):
+            if out:
+                reasons[i] = OUTSIDE_DOMAIN
+        return reasons

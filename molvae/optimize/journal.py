@@ -35,9 +35,12 @@ from molvae.optimize.trust_region import TrustRegion
 
 #: Properties recorded beside each score.
 RECORDED = ["logp", "qed", "sa", "mw", "tpsa"]
-#: The ``method`` of starting molecules whose scores came with the input (not oracle calls).
+#: The ``source`` of starting molecules whose scores came with the input (not oracle calls) ...
 GIVEN = "given"
-COLUMNS = ["iteration", "smiles", "score", "method", "heavy_atoms", *RECORDED, "time"]
+#: ... and of scored starting molecules. Other sources: ``library`` (a library molecule chosen
+#: by the acquisition) and the method that proposed a molecule (``bo``, ``ga``, ``screen`` ...).
+START = "start"
+COLUMNS = ["iteration", "smiles", "score", "source", "heavy_atoms", *RECORDED, "time"]
 #: Latents are float32 (the encoder's precision): 9 significant digits read back exactly.
 LATENT_FORMAT = "{:.9g}"
 
@@ -68,7 +71,7 @@ def describe(smiles: str) -> dict[str, float]:
 
 def oracle_calls(journal: pd.DataFrame) -> int:
     """Oracle calls recorded in a journal (rows whose scores came with the input excluded)."""
-    return int((journal["method"] != GIVEN).sum())
+    return int((journal["source"] != GIVEN).sum())
 
 
 class Journal:
@@ -131,7 +134,7 @@ class Journal:
     def append(
         self,
         iteration: int,
-        method: str,
+        source: str | list[str],
         smiles: list[str],
         scores,
         latents: torch.Tensor | None = None,
@@ -140,7 +143,8 @@ class Journal:
 
         Args:
             iteration: The loop iteration (0: starting molecules).
-            method: What proposed them (``init``, ``bo`` ...; :data:`GIVEN`: scores given).
+            source: Where they came from, one for all or one each (:data:`START`, ``bo``,
+                ``library`` ...; :data:`GIVEN`: their scores came with the input).
             smiles: The molecules.
             scores: `n` or `n x m` their scores.
             latents: `n x d` their latent points (``nan``: none), when the journal has
@@ -154,10 +158,11 @@ class Journal:
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         now = round(time.time(), 3)
-        for s, y, z in zip(smiles, scores, latents.tolist(), strict=True):
+        sources = [source] * len(smiles) if isinstance(source, str) else source
+        for s, y, src, z in zip(smiles, scores, sources, latents.tolist(), strict=True):
             props = describe(s)
             writer.writerow(
-                [iteration, s, *y, method, props["heavy_atoms"], *(props[p] for p in RECORDED)]
+                [iteration, s, *y, src, props["heavy_atoms"], *(props[p] for p in RECORDED)]
                 + [now, *(LATENT_FORMAT.format(v) for v in z)]
             )
         with open(self.path, "a") as fh:
@@ -208,6 +213,8 @@ class LoopState:
             with ``model.pt`` (the journal keeps those they were scored with).
         rejected: Candidates not sent to the oracle, by reason.
         turned_away: Decoded molecules that broke a constraint, never proposed again.
+        centres: The molecules trust regions were centred on (a restart picks a new one).
+        empty: Iterations in a row that found nothing new to score.
     """
 
     objective: str = ""
@@ -221,6 +228,8 @@ class LoopState:
     retrained_rows: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
     turned_away: list[str] = field(default_factory=list)
+    centres: list[str] = field(default_factory=list)
+    empty: int = 0
 
     def changed_settings(self, objective: str, config: dict) -> list[str]:
         """The settings of a resumed run that differ from this one's (a larger budget may

@@ -1,19 +1,18 @@
-"""The optimisation loop: propose, decode and screen, score, journal, update the trust region.
+"""The optimisation loop: propose, screen, score, journal, update the trust region.
 
-Each iteration proposes latent points (:mod:`~molvae.optimize.proposals`), decodes them and
-turns away duplicates and constraint breakers (:mod:`~molvae.optimize.candidates`, no budget
-spent), scores the rest with the real oracle, appends them with their re-encoded latents to
-the journal (:mod:`~molvae.optimize.journal`, the one copy of the scored data; the GP's
-tensors are derived from it) and updates the trust region
-(:mod:`~molvae.optimize.trust_region`).
+Each iteration makes one batch by the run's method: decoded latent proposals (``bo`` ranks
+them with library molecules), library molecules (``screen``) or SELFIES children (``ga``).
+Duplicates and constraint or guard breakers are turned away (no budget spent); the rest are
+scored by the real oracle and journalled with their re-encoded latents (the journal is the one
+copy of the scored data); the data box grows to hold them and the trust region follows its
+centre or restarts elsewhere.
 """
 
 from __future__ import annotations
 
-import copy
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict
 
 import numpy as np
@@ -27,20 +26,23 @@ from molvae.optimize import journal as files
 from molvae.optimize.box import DataBox
 from molvae.optimize.candidates import decode_new, encode_many, latents_of
 from molvae.optimize.constraints import Constraints
-from molvae.optimize.journal import GIVEN, Journal, LoopState, oracle_calls
-from molvae.optimize.objectives import Objective
-from molvae.optimize.pareto import balanced, hypervolume, reference_point
-from molvae.optimize.proposals import propose_bo, propose_gradient, propose_random
-from molvae.optimize.retrain import finetune, rank_weights
+from molvae.optimize.ga import alphabet_of
+from molvae.optimize.journal import GIVEN, START, Journal, LoopState, oracle_calls
+from molvae.optimize.library import Library
+from molvae.optimize.methods import Batch, ga_batch, screen_batch, with_library
+from molvae.optimize.objectives import Objective, head_gain
+from molvae.optimize.pareto import hypervolume, reference_point, row_values
+from molvae.optimize.proposals import acquisition, propose_bo, propose_gradient, propose_random
+from molvae.optimize.retrain import retrain_due, retrain_search
 from molvae.optimize.start import starting_molecules
 from molvae.optimize.surrogate import fit_surrogate, hyperparameters
-from molvae.optimize.trust_region import TrustRegion, expand, improves, restart, update
+from molvae.optimize.trust_region import TrustRegion, follow, recentre
 from molvae.progress import progress_bar
 
 #: Iterations in a row that find no new molecule to score before the run stops. Each one
-#: doubles the trust region, which covers the whole box after two; the rest give the
-#: stochastic decodes their chances before concluding that the decoder only returns known
-#: or forbidden molecules.
+#: doubles the trust region, and every few move it elsewhere (``trust_region.EMPTY_RESTART``);
+#: the rest give the stochastic decodes their chances before concluding that the decoder only
+#: returns known or forbidden molecules.
 STALL_LIMIT = 20
 #: Starting molecules are scored in chunks of this many, the state saved after each, so a
 #: killed run loses at most one chunk of oracle calls.
@@ -52,7 +54,7 @@ SEED_STRIDE = 100_003
 
 class Search:
     """The state of one run while it iterates: the model (fine-tuned copies replace it), the
-    journal, the loop state and the GP warm start.
+    journal, the loop state, the library and the GP warm start.
 
     Args:
         model: The VAE whose latent space is searched.
@@ -60,6 +62,7 @@ class Search:
         cfg: Settings.
         journal: The run's opened journal; the other files go beside it.
         init: Starting molecules (see :func:`~molvae.optimize.start.starting_molecules`).
+        library: Real molecules for ``bo`` and ``screen`` (``None``: none).
     """
 
     def __init__(
@@ -69,12 +72,13 @@ class Search:
         cfg: OptimizeConfig,
         journal: Journal,
         init: str | os.PathLike | pd.DataFrame | None = None,
+        library: Library | None = None,
     ) -> None:
         self.model, self.objectives, self.cfg = model, objectives, cfg
-        self.journal, self.init = journal, init
+        self.journal, self.init, self.library = journal, init, library
         self.out = journal.path.parent
         self.score_cols = journal.score_cols
-        self.constraints = Constraints(cfg)
+        self.constraints = Constraints(cfg, model)
         name = ",".join(o.name for o in objectives)
         region = TrustRegion(model.latent_dim, cfg.batch_size)
         self.state = LoopState(name, asdict(cfg), trust_region=region)
@@ -86,7 +90,8 @@ class Search:
 
     def start(self, resume: bool) -> None:
         """Take up a saved run (with ``resume``), score the starting molecules (also those cut
-        short by a kill) and fix the data box and the hypervolume reference point.
+        short by a kill) and fix the data box, the trust region's centre and the one
+        hypervolume reference point of the run.
 
         Raises:
             UserError: A resumed run's settings differ, or fewer than two starting molecules
@@ -98,7 +103,8 @@ class Search:
             self._score_start()
             self.state.init_done = True
         if self.state.box is None:
-            x, y = self._data(self.journal.read())
+            rows = self.journal.read()
+            x, y = self._data(rows)
             if len(x) < 2:
                 raise UserError(
                     "Fewer than two starting molecules could be scored; give an --init file "
@@ -106,6 +112,9 @@ class Search:
                 )
             self.state.box = DataBox.around(x)
             self.state.ref_point = reference_point(y.numpy()).tolist()
+            best = rows["smiles"].iloc[int(np.argmax(row_values(self._scores(rows))))]
+            self.state.trust_region = recentre(self.state.trust_region, best)
+            self.state.centres.append(best)
         self._save()
 
     def _resume(self) -> None:
@@ -129,7 +138,9 @@ class Search:
 
     def _score_start(self) -> None:
         cfg = self.cfg
-        start = starting_molecules(self.model, self.init, self.score_cols, cfg.n_init, cfg.seed)
+        start = starting_molecules(
+            self.model, self.init, self.score_cols, cfg.n_init, cfg.seed, self.constraints.screen
+        )
         self._count(start.rejected)
         seen = set(self.journal.read()["smiles"])
         known = np.isfinite(start.given).all(axis=1)
@@ -140,7 +151,7 @@ class Search:
             self.journal.append(0, GIVEN, smiles, start.given[have], z)
         todo = [s for s, k in zip(start.smiles, known, strict=True) if not k and s not in seen]
         for begin in range(0, len(todo), INIT_CHUNK):
-            self._score(0, "init", todo[begin : begin + INIT_CHUNK])
+            self._score(0, Batch(todo[begin : begin + INIT_CHUNK], [START] * INIT_CHUNK))
             self._save()
 
     # -- the loop --------------------------------------------------------------------------
@@ -149,130 +160,135 @@ class Search:
         """Iterate until the budget is spent; ``True`` if it stopped early, stalled (see
         :data:`STALL_LIMIT`)."""
         cfg = self.cfg
-        stalled = 0
         rows = self.journal.read()
         with progress_bar(cfg.budget, f"Optimising ({cfg.method})", progress) as bar:
             bar.advance(oracle_calls(rows))
-            while oracle_calls(rows) < cfg.budget and stalled < STALL_LIMIT:
+            while oracle_calls(rows) < cfg.budget and self.state.empty < STALL_LIMIT:
                 it = self.state.iteration + 1
                 seed = cfg.seed * SEED_STRIDE + it
-                before = self._best(rows)
                 scored = self._step(it, seed, rows)
                 rows = self.journal.read()
-                region = self.state.trust_region
-                if scored:
-                    region = update(region, improves(before, self._best(rows)))
-                    region = restart(region) if region.restart_triggered else region
-                else:  # nothing new here: look further afield
-                    region = expand(region)
-                self.state.trust_region = region
-                stalled = 0 if scored else stalled + 1
+                self._follow(rows, scored)
                 bar.advance(scored)
                 self.state.iteration = it
-                if self._retrain_due(rows):
-                    self._retrain(rows, seed)
+                if retrain_due(self.cfg, self.state, rows):
+                    retrain_search(self, rows, seed)
                 self._save()
                 bar.status(self._status(rows))
-        return stalled >= STALL_LIMIT
+        return self.state.empty >= STALL_LIMIT
+
+    def _follow(self, rows: pd.DataFrame, scored: int) -> None:
+        """After an iteration: grow the data box to hold every scored latent and move the trust
+        region (see :func:`~molvae.optimize.trust_region.follow`)."""
+        state = self.state
+        state.box = state.box.grow(self._data(rows)[0])
+        state.empty = 0 if scored else state.empty + 1
+        values = torch.from_numpy(row_values(self._scores(rows)))
+        smiles = rows["smiles"].astype(str).tolist()
+        u = state.box.to_unit(self._latents(rows))
+        region = follow(state.trust_region, smiles, values, u, scored, state.empty, state.centres)
+        if region.center is not None and region.center != state.trust_region.center:
+            state.centres.append(region.center)
+        state.trust_region = region
 
     def _step(self, it: int, seed: int, rows: pd.DataFrame) -> int:
-        """Propose, decode, screen and score one batch; returns the oracle calls made."""
+        """Make, screen and score one batch; returns the oracle calls made."""
         torch.manual_seed(seed)
-        gen = torch.Generator().manual_seed(seed)
-        q = min(self.cfg.batch_size, self.cfg.budget - oracle_calls(rows))
-        x, y = self._data(rows)
+        cfg = self.cfg
+        q = min(cfg.batch_size, cfg.budget - oracle_calls(rows))
         seen = set(rows["smiles"]) | set(self.state.turned_away)
-        z = self._propose(x, y, q, gen)
-        batch = decode_new(self.model, z, seen, self.constraints, seed, self.cfg.strict)
+        if cfg.method == "screen":
+            batch = screen_batch(self.library, q, seen, self.constraints, cfg.seed)
+        elif cfg.method == "ga":
+            values = row_values(self._scores(rows))
+            alphabet = alphabet_of(self.model.vocab.to_list())
+            rng = np.random.default_rng(seed)
+            smiles = rows["smiles"].astype(str).tolist()
+            batch = ga_batch(smiles, values, q, seen, self.constraints, alphabet, rng)
+        else:
+            batch = self._latent_batch(seed, rows, q, seen)
         self._count(batch.reasons)
         self.state.turned_away.extend(batch.turned_away)
-        return self._score(it, self.cfg.method, batch.smiles, batch.z)
+        return self._score(it, batch)
 
-    def _propose(self, x: torch.Tensor, y: torch.Tensor, q: int, gen) -> torch.Tensor:
-        """`q x d` candidate latents by the run's method from `n x d` latents ``x`` and their
-        `n x m` scores ``y``."""
-        cfg = self.cfg
+    def _latent_batch(self, seed: int, rows: pd.DataFrame, q: int, seen: set[str]) -> Batch:
+        """Decoded latent proposals by the run's method (``bo``: ranked with the library's
+        molecules by the acquisition)."""
+        cfg, box = self.cfg, self.state.box
+        x, y = self._data(rows)
+        gen = torch.Generator().manual_seed(seed)
+        acq = None
         if cfg.method == "random":
-            return propose_random(q, x.shape[1], gen)
-        if cfg.method == "gradient":
-            return propose_gradient(self._head_gain(), x, y[:, 0], q, gen)
-        box = self.state.box
-        u = box.to_unit(x)
-        t0 = time.perf_counter()
-        gp = fit_surrogate(u, y, cfg, self.warm)
-        self.warm = hyperparameters(gp)
-        t1 = time.perf_counter()
-        ref = torch.tensor(self.state.ref_point, dtype=torch.float64)
-        cand = propose_bo(self.state.trust_region, gp, u, y, q, cfg, ref)
-        self.timings = {"gp_fit_s": t1 - t0, "acq_s": time.perf_counter() - t1}
-        return box.from_unit(cand)
+            z = box.from_unit(propose_random(q, x.shape[1], gen))
+        elif cfg.method == "gradient":
+            z = propose_gradient(head_gain(self.model, self.objectives[0]), x, y[:, 0], q, gen)
+        else:
+            u, center = box.to_unit(x), self._centre(rows)
+            t0 = time.perf_counter()
+            gp = fit_surrogate(u, y, cfg, self.warm, center)
+            self.warm = hyperparameters(gp)
+            t1 = time.perf_counter()
+            ref = torch.tensor(self.state.ref_point, dtype=torch.float64)
+            z = box.from_unit(propose_bo(self.state.trust_region, gp, u, y, q, cfg, ref, center))
+            acq = acquisition(gp, y, ref)
+            self.timings = {"gp_fit_s": t1 - t0, "acq_s": time.perf_counter() - t1}
+        decoded = decode_new(self.model, z, seen, self.constraints, seed, cfg.strict)
+        latents = latents_of(self.model, decoded.smiles, decoded.z)
+        sources = [cfg.method] * len(decoded.smiles)
+        batch = Batch(decoded.smiles, sources, latents, decoded.reasons, decoded.turned_away)
+        if acq is not None and self.library is not None:
+            args = (self.library, self.model, acq, box, q, seen, self.constraints)
+            batch = with_library(batch, *args)
+        return batch
 
-    def _head_gain(self) -> Callable[[torch.Tensor], torch.Tensor]:
-        """The property head's estimate of the (single) objective, `n x d` to `n`."""
-        objective = self.objectives[0]
-        column = self.model.property_names.index(objective.property_name)
-        head, device = self.model.model.head, self.model.device
-        return lambda z: objective.sign * head(z.to(device))[:, column].cpu()
+    def _centre(self, rows: pd.DataFrame) -> torch.Tensor | None:
+        """`d` the trust region's centre in the unit cube (``None``: the best point)."""
+        center = self.state.trust_region.center
+        hits = np.flatnonzero(rows["smiles"].to_numpy() == center)
+        if not len(hits):
+            return None
+        z = self._latents(rows)[int(hits[0])]
+        return self.state.box.to_unit(z) if torch.isfinite(z).all() else None
 
-    def _score(self, it: int, method: str, smiles: list[str], z=None) -> int:
-        """Score ``smiles`` (as many as the budget allows) and journal them with their
-        re-encoded latents (else the `n x d` latents ``z`` they came from)."""
+    def _score(self, it: int, batch: Batch) -> int:
+        """Score the batch's molecules (as many as the budget allows) and journal them with
+        their latents (re-encoded where the batch has none)."""
         rows = self.journal.read()
-        smiles = smiles[: self.cfg.budget - oracle_calls(rows)]
+        n = min(len(batch.smiles), self.cfg.budget - oracle_calls(rows))
+        smiles = batch.smiles[:n]
         if not smiles:
             return 0
-        latents = latents_of(self.model, smiles, None if z is None else z[: len(smiles)])
+        latents = batch.latents[:n] if batch.latents is not None else None
+        if latents is None:
+            latents = latents_of(self.model, smiles)
         scores = np.column_stack([objective(smiles) for objective in self.objectives])
-        self.journal.append(it, method, smiles, scores, latents)
-        return len(smiles)
-
-    # -- weighted retraining ---------------------------------------------------------------
-
-    def _retrain_due(self, rows: pd.DataFrame) -> bool:
-        every = self.cfg.retrain_every
-        since = oracle_calls(rows) - oracle_calls(rows.iloc[: self.state.retrained_rows])
-        return bool(every) and since >= every
-
-    def _retrain(self, rows: pd.DataFrame, seed: int) -> None:
-        """Fine-tune a copy of the VAE on the rank-weighted scored molecules, save it as
-        ``model.pt`` and move every scored molecule to its new latent point (new data box,
-        cold GP fit)."""
-        y = rows[self.score_cols].to_numpy(dtype=float)
-        ok = np.isfinite(y).all(axis=1)
-        smiles = rows.loc[ok, "smiles"].astype(str).tolist()
-        if len(smiles) < 2:
-            return
-        weights = rank_weights(balanced(torch.from_numpy(y[ok])).numpy())
-        if self.state.retrains == 0:  # never change the caller's model
-            self.model = copy.deepcopy(self.model)
-        finetune(self.model, smiles, weights, self.cfg.retrain_steps, seed)
-        files.save_model(self.out, self.model)
-        self.moved = encode_many(self.model, rows["smiles"].astype(str).tolist()).double()
-        self.state.box = DataBox.around(self._data(rows)[0])
-        self.warm = None
-        self.state.retrained_rows = len(rows)
-        self.state.retrains += 1
+        self.journal.append(it, batch.sources[:n], smiles, scores, latents)
+        return n
 
     # -- bookkeeping -----------------------------------------------------------------------
 
-    def _data(self, rows: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
-        """The GP's `n x d` latents and `n x m` scores, derived from the journal."""
+    def _scores(self, rows: pd.DataFrame) -> np.ndarray:
+        return rows[self.score_cols].to_numpy(dtype=float)
+
+    def _latents(self, rows: pd.DataFrame) -> torch.Tensor:
+        """`n x d` the journal rows' latents (those re-encoded after a fine-tuning replaced)."""
         z = files.journal_latents(rows, self.model.latent_dim)
         if self.moved is not None:
             z[: len(self.moved)] = self.moved
-        return files.training_data(rows, self.score_cols, z)
+        return z
 
-    def _best(self, rows: pd.DataFrame) -> float:
-        """The best score, or with several objectives the hypervolume of the front."""
-        _, y = self._data(rows)
-        if y.shape[1] == 1:
-            return float(y.max())
-        return hypervolume(y.numpy(), np.asarray(self.state.ref_point))
+    def _data(self, rows: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
+        """The GP's `n x d` latents and `n x m` scores, derived from the journal."""
+        return files.training_data(rows, self.score_cols, self._latents(rows))
 
     def _status(self, rows: pd.DataFrame) -> str:
-        label = "best" if len(self.score_cols) == 1 else "hypervolume"
+        """The best score (with several objectives, the front's hypervolume) and timings."""
+        _, y = self._data(rows)
+        multi = y.shape[1] > 1
+        best = hypervolume(y.numpy(), np.asarray(self.state.ref_point)) if multi else y.max()
         gp, acq = self.timings["gp_fit_s"], self.timings["acq_s"]
-        return f"{label} {self._best(rows):.3f} | GP {gp:.1f}s acq {acq:.1f}s"
+        label = "hypervolume" if multi else "best"
+        return f"{label} {float(best):.3f} | GP {gp:.1f}s acq {acq:.1f}s"
 
     def _count(self, reasons: Mapping[str, int]) -> None:
         for reason, n in reasons.items():

@@ -148,3 +148,11 @@ def from_spec(spec: str | Callable) -> Objective:
     if ":" in spec:
         return custom(spec)
     return builtin(spec)
+
+
+def head_gain(model, objective: Objective) -> Callable:
+    """The property head's estimate of ``objective`` (one built on a property the head
+    predicts): `n x d` latents to `n` values, higher better, differentiable."""
+    column = model.property_names.index(objective.property_name)
+    head, device = model.model.head, model.device
+    return lambda z: objective.sign * head(z.to(device))[:, column].cpu()

@@ -72,3 +72,14 @@ def balanced(y: torch.Tensor) -> torch.Tensor:
         return y[:, 0]
     lo, hi = y.min(dim=0).values, y.max(dim=0).values
     return ((y - lo) / (hi - lo).clamp(min=1e-9)).min(dim=1).values
+
+
+def row_values(y: np.ndarray) -> np.ndarray:
+    """One value per row of `n x m` scores, higher better: the score itself, or with several
+    objectives :func:`balanced` over the finite rows; ``-inf`` for rows with a failed score."""
+    y = np.asarray(y, dtype=float).reshape(len(y), -1)
+    ok = np.isfinite(y).all(axis=1)
+    out = np.full(len(y), -np.inf)
+    if ok.any():
+        out[ok] = balanced(torch.from_numpy(y[ok])).numpy()
+    return out

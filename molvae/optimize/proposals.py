@@ -1,8 +1,10 @@
 """Where to look next: pure functions from the scored data to `q x d` candidate latents.
 
-``bo`` maximises qLogEI (or, with several objectives, qLogNEHVI) inside the trust region;
-``random`` draws from the prior N(0, I); ``gradient`` climbs a differentiable estimate of the
-objective (the property head). None of them decodes, scores or writes anything.
+``bo`` maximises qLogEI (or, with several objectives, qLogNEHVI) inside the trust region, and
+:func:`select_batch` lets the same acquisition choose a batch from any candidate points (decoded
+proposals and library molecules together); ``random`` draws uniformly from the unit cube (the
+data box BO searches); ``gradient`` climbs a differentiable estimate of the objective (the
+property head). None of them decodes, scores or writes anything.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ NEHVI_RAW_SAMPLES = 128
 #: Optimiser iterations per acquisition optimisation: one candidate at a time for
 #: hypervolume (each conditioned on the ones before), so each inner run is kept shorter.
 ACQ_MAXITER = {"single": 100, "multi": 30}
-#: Candidates scored at once by the acquisition optimiser (bounds its memory).
+#: Candidates scored at once by the acquisition optimiser and by :func:`select_batch` (bounds
+#: their memory).
 ACQ_BATCH_LIMIT = 64
 #: Gradient baseline: spread of the starting points around the best latents, so the ``q``
 #: climbs differ even from the same start.
@@ -46,6 +49,7 @@ def propose_bo(
     q: int,
     cfg: OptimizeConfig,
     ref_point: torch.Tensor | None = None,
+    center: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``q`` candidates in the unit cube that maximise the acquisition.
 
@@ -57,6 +61,7 @@ def propose_bo(
         q: Candidates wanted.
         cfg: Acquisition optimiser settings and ``trust_region``.
         ref_point: `m` hypervolume reference point, needed when ``m > 1``.
+        center: `d` the trust region's centre (default: the best point of ``x``).
 
     Returns:
         `q x d` candidates inside the trust region (or the unit cube).
@@ -65,12 +70,12 @@ def propose_bo(
 
     d = x.shape[1]
     if cfg.trust_region:
-        center = x[torch.argmax(balanced(y))]
-        bounds = region_bounds(state, center, lengthscales(model, d))
+        center = x[torch.argmax(balanced(y))] if center is None else center
+        bounds = region_bounds(state, center.clamp(0.0, 1.0), lengthscales(model, d))
     else:
         bounds = torch.stack([torch.zeros(d), torch.ones(d)]).double()
     multi = y.shape[1] > 1
-    acq = _hypervolume_acquisition(model, ref_point) if multi else _ei_acquisition(model, y)
+    acq = acquisition(model, y, ref_point)
     cand, _ = optimize_acqf(
         acq,
         bounds=bounds,
@@ -84,6 +89,43 @@ def propose_bo(
         sequential=multi,
     )
     return cand.detach()
+
+
+def acquisition(model, y: torch.Tensor, ref_point: torch.Tensor | None = None):
+    """The acquisition function: qLogEI over the best score of `n x 1` ``y``, or with several
+    objectives qLogNEHVI from ``ref_point``."""
+    if y.shape[1] > 1:
+        return _hypervolume_acquisition(model, ref_point)
+    return _ei_acquisition(model, y)
+
+
+def select_batch(acq, candidates: torch.Tensor, q: int) -> list[int]:
+    """The ``q`` rows of `n x d` ``candidates`` that the acquisition values most as a batch.
+
+    Greedy and sequential: each pick maximises the joint acquisition of itself and the picks
+    before it, so a batch is not ``q`` copies of one good region.
+
+    Args:
+        acq: A BoTorch acquisition function (see :func:`acquisition`).
+        candidates: `n x d` points in the unit cube (float64), any mix of sources.
+        q: Picks wanted.
+
+    Returns:
+        Up to ``q`` distinct row indices, in the order picked.
+    """
+    chosen: list[int] = []
+    left = list(range(len(candidates)))
+    with torch.no_grad():
+        while left and len(chosen) < q:
+            batch = candidates[chosen].unsqueeze(0)  # (1, j, d)
+            values = []
+            for begin in range(0, len(left), ACQ_BATCH_LIMIT):
+                rows = candidates[left[begin : begin + ACQ_BATCH_LIMIT]].unsqueeze(1)  # (b, 1, d)
+                x = torch.cat([batch.expand(len(rows), -1, -1), rows], dim=1)  # (b, j + 1, d)
+                values.append(acq(x))
+            best = int(torch.argmax(torch.cat(values)))
+            chosen.append(left.pop(best))
+    return chosen
 
 
 def _ei_acquisition(model, y: torch.Tensor):
@@ -116,8 +158,8 @@ def _fitted_inputs(model) -> torch.Tensor:
 
 
 def propose_random(q: int, d: int, gen: torch.Generator) -> torch.Tensor:
-    """`q x d` latent points from the prior N(0, I)."""
-    return torch.randn(q, d, generator=gen, dtype=torch.float64)
+    """`q x d` points drawn uniformly from the unit cube (the data box BO searches)."""
+    return torch.rand(q, d, generator=gen, dtype=torch.float64)
 
 
 def propose_gradient(

@@ -44,19 +44,22 @@ def top_molecules(
     return top
 
 
-def best_so_far(journal: pd.DataFrame, score_cols: list[str] | None = None) -> pd.DataFrame:
+def best_so_far(
+    journal: pd.DataFrame, score_cols: list[str] | None = None, ref_point=None
+) -> pd.DataFrame:
     """Best score after each oracle call (rows given with the input are not calls); with
-    several score columns, the hypervolume of the Pareto front so far."""
-    calls = journal[journal["method"] != GIVEN].reset_index(drop=True)
+    several score columns, the hypervolume of the Pareto front so far, from the run's
+    ``ref_point`` (the loop's; ``None``: one derived from the whole journal)."""
+    calls = journal[journal["source"] != GIVEN].reset_index(drop=True)
     cols = score_cols or ["score"]
     if len(cols) > 1:
         y = journal[cols].to_numpy(dtype=float)
-        ref = reference_point(y)
-        given = journal.loc[journal["method"] == GIVEN, cols].to_numpy(dtype=float)
+        ref = reference_point(y) if ref_point is None else np.asarray(ref_point, dtype=float)
+        given = journal.loc[journal["source"] == GIVEN, cols].to_numpy(dtype=float)
         curve = hypervolume_so_far(calls[cols].to_numpy(dtype=float), ref, given)
         return pd.DataFrame({"evaluations": np.arange(1, len(calls) + 1), "best": curve})
     scores = calls["score"].to_numpy(dtype=float)
-    start = journal.loc[journal["method"] == GIVEN, "score"].max()
+    start = journal.loc[journal["source"] == GIVEN, "score"].max()
     running = np.fmax.accumulate(np.where(np.isfinite(scores), scores, -np.inf))
     if np.isfinite(start):
         running = np.maximum(running, start)
@@ -81,9 +84,11 @@ def write_outputs(
     names: list[str],
     cfg: OptimizeConfig,
     rejected: dict[str, int] | None = None,
+    ref_point: list[float] | None = None,
 ) -> None:
     """Write ``top.csv``, ``best_so_far.png`` and ``report.html`` into ``out`` (and, with
-    several objectives, ``pareto.png`` of the first two)."""
+    several objectives, ``pareto.png`` of the first two); ``ref_point`` is the run's
+    hypervolume reference point."""
     cols = score_columns(names)
     multi = len(cols) > 1
     initial = journal[journal["iteration"] == 0]
@@ -93,7 +98,7 @@ def write_outputs(
     )
     top = top_molecules(journal, cfg.top_k, reference, cols)
     top.to_csv(out / "top.csv", index=False)
-    curve = best_so_far(journal, cols)
+    curve = best_so_far(journal, cols, ref_point)
     label = "hypervolume" if multi else names[0]
     plots.save(plots.best_so_far({cfg.method: curve}, label), out / "best_so_far.png")
     images = [_png(out / "best_so_far.png", "best so far")]
@@ -114,7 +119,7 @@ def write_outputs(
         )
         cards.append(
             f"<div class='card'>{_svg(row['smiles'])}<div><b>#{row['rank']}</b> "
-            f"{scores}{sim}<br>"
+            f"{scores}{sim} · {html.escape(str(row['source']))}<br>"
             f"<code>{html.escape(row['smiles'])}</code><br>QED {row['qed']:.2f} · SA "
             f"{row['sa']:.2f} · logP {row['logp']:.2f} · {int(row['heavy_atoms'])} heavy atoms"
             "</div></div>"
@@ -140,13 +145,21 @@ code {{ word-break: break-all; }}
 <h1>Optimising {title} ({html.escape(cfg.method)})</h1>
 <p>{oracle_calls(journal)} oracle calls of a budget of {cfg.budget}; {summary}; start molecule
 <code>{start_text}</code>.</p>
-<p>Candidates not sent to the oracle, by reason: {html.escape(str(rejected or "none"))}.</p>
+<p>Molecules by source: {html.escape(_counts(journal["source"].value_counts()))}.</p>
+<p>Molecules not sent to the oracle (no call spent), by reason:
+{html.escape(_counts(rejected or {}))}.</p>
 {"".join(images)}
 <h2>{heading}</h2>
 <div class="grid">{"".join(cards)}</div>
 </body></html>
 """
     (out / "report.html").write_text(page)
+
+
+def _counts(counts) -> str:
+    """``reason: n`` pairs, largest first."""
+    pairs = sorted(dict(counts).items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{k}: {v}" for k, v in pairs) or "none"
 
 
 def _png(path: Path, alt: str) -> str:

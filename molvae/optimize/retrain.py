@@ -8,17 +8,26 @@ small): the top few dominate, the rest keep the model from forgetting.
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 import torch
 
+from molvae.config import OptimizeConfig
 from molvae.data.dataset import Standardiser, make_batch
 from molvae.data.properties import PROPERTIES, compute_properties
+from molvae.optimize import journal as files
+from molvae.optimize.box import DataBox
+from molvae.optimize.candidates import encode_many
+from molvae.optimize.journal import LoopState, oracle_calls
+from molvae.optimize.pareto import balanced
 from molvae.train.trainer import train_step
 
 if TYPE_CHECKING:
     from molvae.api import MolVAE
+    from molvae.optimize.loop import Search
 
 #: Molecules per fine-tuning step: a few hundred are scored in a run, so batches stay small.
 RETRAIN_BATCH = 32
@@ -88,3 +97,31 @@ def _property_targets(vae: MolVAE, smiles: list[str]) -> torch.Tensor | None:
         values[i] = [props.get(n, np.nan) for n in names]
     std: Standardiser = vae.standardiser
     return torch.as_tensor(std.transform(values), dtype=torch.float32)
+
+
+def retrain_due(cfg: OptimizeConfig, state: LoopState, rows: pd.DataFrame) -> bool:
+    """Whether ``cfg.retrain_every`` oracle calls were made since the last fine-tuning."""
+    since = oracle_calls(rows) - oracle_calls(rows.iloc[: state.retrained_rows])
+    return bool(cfg.retrain_every) and since >= cfg.retrain_every
+
+
+def retrain_search(search: Search, rows: pd.DataFrame, seed: int) -> None:
+    """Fine-tune a copy of the run's VAE on the rank-weighted scored molecules, save it as
+    ``model.pt`` and move every scored molecule to its new latent point (new data box, cold
+    GP fit)."""
+    y = rows[search.score_cols].to_numpy(dtype=float)
+    ok = np.isfinite(y).all(axis=1)
+    smiles = rows.loc[ok, "smiles"].astype(str).tolist()
+    if len(smiles) < 2:
+        return
+    weights = rank_weights(balanced(torch.from_numpy(y[ok])).numpy())
+    state = search.state
+    if state.retrains == 0:  # never change the caller's model
+        search.model = copy.deepcopy(search.model)
+    finetune(search.model, smiles, weights, search.cfg.retrain_steps, seed)
+    files.save_model(search.out, search.model)
+    search.moved = encode_many(search.model, rows["smiles"].astype(str).tolist()).double()
+    state.box = DataBox.around(search._data(rows)[0])
+    search.warm = None
+    state.retrained_rows = len(rows)
+    state.retrains += 1

@@ -3,7 +3,7 @@ from the previous fit's hyperparameters."""
 
 from __future__ import annotations
 
-import contextlib
+import warnings
 
 import torch
 
@@ -15,6 +15,20 @@ from molvae.optimize.pareto import balanced
 WARM_FRACTION = 5
 #: ... but never fewer than this.
 WARM_MIN_ITER = 10
+
+
+class GPFitWarning(UserWarning):
+    """A GP's hyperparameters could not be fitted; BO went on with its starting values."""
+
+
+def fitting_errors() -> tuple[type[Exception], ...]:
+    """The errors of a failed fit (the optimiser gave up, a covariance matrix was not positive
+    definite or held NaNs, a Cholesky factorisation failed). Anything else is a bug and
+    propagates."""
+    from botorch.exceptions.errors import ModelFittingError
+    from linear_operator.utils.errors import NanError, NotPSDError
+
+    return (ModelFittingError, NotPSDError, NanError, torch.linalg.LinAlgError)
 
 
 def gp_subset(x: torch.Tensor, y: torch.Tensor, center: torch.Tensor, limit: int) -> torch.Tensor:
@@ -49,9 +63,15 @@ def fit_gp(x: torch.Tensor, y: torch.Tensor, maxiter: int, warm: dict | None = N
         hyper = {k: v for k, v in warm.items() if "outcome_transform" not in k}
         gp.load_state_dict(hyper, strict=False)
     mll = ExactMarginalLogLikelihood(gp.likelihood, gp)
-    # A failed fit keeps the starting hyperparameters; BO goes on.
-    with contextlib.suppress(Exception):
+    try:
         fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": maxiter}})
+    except fitting_errors() as err:  # keep the starting hyperparameters; BO goes on
+        warnings.warn(
+            f"The GP fit on {len(x)} points failed ({type(err).__name__}: {err}); this "
+            "iteration proposes with the GP's starting hyperparameters.",
+            GPFitWarning,
+            stacklevel=2,
+        )
     return gp
 
 
@@ -65,7 +85,13 @@ def lengthscales(gp, dim: int) -> torch.Tensor:
     return ls.detach().reshape(-1, dim).log().mean(dim=0).exp()
 
 
-def fit_surrogate(u: torch.Tensor, y: torch.Tensor, cfg: OptimizeConfig, warm: dict | None):
+def fit_surrogate(
+    u: torch.Tensor,
+    y: torch.Tensor,
+    cfg: OptimizeConfig,
+    warm: dict | None,
+    center: torch.Tensor | None = None,
+):
     """A GP on at most ``cfg.max_gp_points`` of the scored points, warm-started if possible.
 
     Args:
@@ -73,12 +99,15 @@ def fit_surrogate(u: torch.Tensor, y: torch.Tensor, cfg: OptimizeConfig, warm: d
         y: `n x m` their scores, higher better.
         cfg: GP size and fit settings.
         warm: The previous fit's hyperparameters (see :func:`hyperparameters`), or ``None``.
+        center: `d` the trust region's centre, whose neighbours fill the subset after the
+            best points (default: the best point).
 
     Returns:
         The fitted GP; its training inputs are the chosen subset of ``u``.
     """
     score = balanced(y)
-    idx = gp_subset(u, score, u[torch.argmax(score)], cfg.max_gp_points)
+    center = u[torch.argmax(score)] if center is None else center
+    idx = gp_subset(u, score, center, cfg.max_gp_points)
     maxiter = cfg.gp_maxiter
     if warm is not None:
         maxiter = max(WARM_MIN_ITER, cfg.gp_maxiter // WARM_FRACTION)

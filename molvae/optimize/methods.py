@@ -1,0 +1,180 @@
+"""One batch of molecules worth an oracle call, by each method that does not propose latents
+(``screen``, ``ga``), and BO's library step: its decoded proposals and the library's molecules
+ranked together by the acquisition.
+
+Each function returns a :class:`Batch`: the molecules to score with their sources, and what
+was turned away on the way (no oracle call spent), by reason.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from molvae.optimize.box import DataBox
+from molvae.optimize.constraints import Constraints
+from molvae.optimize.ga import POPULATION, offspring
+from molvae.optimize.guards import OUTSIDE_DOMAIN
+from molvae.optimize.library import Library
+from molvae.optimize.proposals import ACQ_BATCH_LIMIT, select_batch
+from molvae.optimize.retrain import rank_weights
+
+#: Library molecules shortlisted per batch slot by their own acquisition value, before the
+#: batch is chosen jointly with the decoded proposals (checking constraints on the whole
+#: library every iteration would cost more than it could change).
+SHORTLIST_PER_SLOT = 3
+#: The source of library molecules in the journal.
+LIBRARY = "library"
+
+
+@dataclass
+class Batch:
+    """Molecules to score and what was turned away.
+
+    Attributes:
+        smiles: New molecules that pass the constraints.
+        sources: Where each came from (``bo``, ``library``, ``ga`` ...).
+        latents: `n x d` their latent points where known (else re-encoded when scored).
+        reasons: Molecules turned away, by reason.
+        turned_away: Molecules that broke a constraint, never to be proposed again.
+    """
+
+    smiles: list[str]
+    sources: list[str]
+    latents: torch.Tensor | None = None
+    reasons: Counter = field(default_factory=Counter)
+    turned_away: list[str] = field(default_factory=list)
+
+
+def _screened(batch: Batch, smiles: list[str], constraints: Constraints) -> list[str]:
+    """The molecules of ``smiles`` that pass ``constraints``; the others are recorded in
+    ``batch`` as turned away."""
+    keep = []
+    for s, reason in zip(smiles, constraints.screen(smiles), strict=True):
+        if reason is None:
+            keep.append(s)
+        else:
+            batch.reasons[reason] += 1
+            batch.turned_away.append(s)
+    return keep
+
+
+def screen_batch(
+    library: Library, q: int, seen: set[str], constraints: Constraints, seed: int
+) -> Batch:
+    """The next ``q`` library molecules in the run's seeded random order that are new and pass
+    the constraints (fewer when the library runs out)."""
+    batch = Batch([], [])
+    pending = [library.smiles[i] for i in library.order(seed) if library.smiles[i] not in seen]
+    while pending and len(batch.smiles) < q:
+        chunk, pending = pending[: q - len(batch.smiles)], pending[q - len(batch.smiles) :]
+        batch.smiles += _screened(batch, chunk, constraints)
+    batch.sources = ["screen"] * len(batch.smiles)
+    return batch
+
+
+def ga_batch(
+    smiles: Sequence[str],
+    values: np.ndarray,
+    q: int,
+    seen: set[str],
+    constraints: Constraints,
+    alphabet: Sequence[str],
+    rng: np.random.Generator,
+) -> Batch:
+    """``q`` new children of the best :data:`~molvae.optimize.ga.POPULATION` scored molecules
+    (fewer when the tries run out).
+
+    Args:
+        smiles: The scored molecules.
+        values: `n` their values, higher better (``-inf``: failed).
+        q: Children wanted.
+        seen: Molecules scored or turned away before (not changed).
+        constraints: What a child must pass.
+        alphabet: The SELFIES tokens mutations may write.
+        rng: The source of every random choice.
+    """
+    batch = Batch([], [])
+    order = [i for i in np.argsort(-values, kind="stable") if np.isfinite(values[i])]
+    parents = [smiles[i] for i in order[:POPULATION]]
+    if not parents:
+        return batch
+    known = set(seen)
+
+    def accept(child: str) -> bool:
+        if child in known:
+            return False
+        known.add(child)
+        reason = constraints.violation(child)
+        if reason is not None:
+            batch.reasons[reason] += 1
+            batch.turned_away.append(child)
+        return reason is None
+
+    weights = rank_weights(values[order[:POPULATION]])
+    children = offspring(parents, weights, alphabet, q, rng, accept)
+    outside = constraints.outside(children)
+    batch.smiles = [c for c, out in zip(children, outside, strict=True) if not out]
+    batch.reasons[OUTSIDE_DOMAIN] += len(children) - len(batch.smiles)
+    batch.turned_away += [c for c in children if c not in batch.smiles]
+    batch.reasons = +batch.reasons  # drop zero counts
+    batch.sources = ["ga"] * len(batch.smiles)
+    return batch
+
+
+def with_library(
+    batch: Batch,
+    library: Library,
+    model,
+    acq,
+    box: DataBox,
+    q: int,
+    seen: set[str],
+    constraints: Constraints,
+) -> Batch:
+    """BO's batch: the best ``q`` of its decoded proposals and the library's unseen molecules,
+    ranked together by the acquisition.
+
+    Args:
+        batch: The decoded proposals, new and screened, with their latents (source ``bo``).
+        library: The library (encoded once).
+        model: The VAE that encodes it.
+        acq: The iteration's acquisition function (on unit-cube points).
+        box: The data box mapping latents to the unit cube.
+        q: Molecules wanted.
+        seen: Molecules scored or turned away before.
+        constraints: What a library molecule must pass.
+
+    Returns:
+        Up to ``q`` molecules, sources ``bo`` or :data:`LIBRARY`, with their latents.
+    """
+    latents = library.latents(model)
+    taken = seen | set(batch.smiles)
+    idx = [i for i in library.unseen(taken) if torch.isfinite(latents[i]).all()]
+    if not idx:
+        return batch
+    u = box.to_unit(latents[idx])
+    with torch.no_grad():
+        values = torch.cat(
+            [
+                acq(u[b : b + ACQ_BATCH_LIMIT].unsqueeze(1))
+                for b in range(0, len(u), ACQ_BATCH_LIMIT)
+            ]
+        )
+    best = torch.argsort(values, descending=True)[: SHORTLIST_PER_SLOT * q].tolist()
+    shortlist = [library.smiles[idx[i]] for i in best]
+    passing = set(_screened(batch, shortlist, constraints))
+    picked = [idx[i] for i in best if library.smiles[idx[i]] in passing]
+    mine = batch.latents if batch.latents is not None else torch.zeros(0, latents.shape[1])
+    pool = torch.cat([mine.double(), latents[picked]])
+    smiles = batch.smiles + [library.smiles[i] for i in picked]
+    sources = batch.sources + [LIBRARY] * len(picked)
+    chosen = select_batch(acq, box.to_unit(pool), q)
+    batch.smiles = [smiles[i] for i in chosen]
+    batch.sources = [sources[i] for i in chosen]
+    batch.latents = pool[chosen].float()
+    return batch

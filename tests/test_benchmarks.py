@@ -1,0 +1,34 @@
+"""The GuacaMol objectives, checked against values that follow from their definitions."""
+
+import math
+
+import pytest
+
+from molvae.optimize import benchmarks as b
+
+
+def test_modifiers_follow_guacamol():
+    assert b.gaussian(2, 0.5)(2) == 1.0 and b.gaussian(2, 0.5)(3) == pytest.approx(math.exp(-2))
+    assert b.min_gaussian(4, 1)(1) == 1.0 and b.min_gaussian(4, 1)(5) == pytest.approx(
+        0.60653, 1e-4
+    )
+    assert b.max_gaussian(90, 10)(120) == 1.0 and b.max_gaussian(90, 10)(80) < 1.0
+    assert b.clipped(0.75)(0.3) == pytest.approx(0.4) and b.clipped(0.75)(0.9) == 1.0
+
+
+def test_targets_score_themselves_and_invalid_molecules_score_zero():
+    assert b.score("celecoxib_rediscovery")([b.CELECOXIB, "CCO"]) == [
+        1.0,
+        pytest.approx(0.0, abs=0.05),
+    ]
+    assert b.score("aripiprazole_similarity")([b.ARIPIPRAZOLE])[0] == 1.0
+    undecane, decane = "CCCCCCCCCCC", "CCCCCCCCCC"
+    iso = b.score("isomers_c11h24")([undecane, "CC(C)CCCCCCCC", decane])
+    assert iso[:2] == [1.0, 1.0] and iso[2] == pytest.approx(
+        math.exp(-(0.5 + 2 + 9 / 8) / 3)  # C 10 of 11, H 22 of 24, 32 atoms of 35
+    )
+    median = b.score("median_molecules_1")([b.CAMPHOR, b.MENTHOL])
+    assert 0 < median[0] < 0.5 and 0 < median[1] < 0.5  # each like one target only
+    assert b.score("osimertinib_mpo")(["not a molecule"]) == [0.0]
+    assert math.isnan(b.score("plogp")(["not a molecule"])[0])
+    assert set(b.objectives()) >= {"qed", "plogp", "zaleplon_mpo", "median_molecules_2"}

@@ -1,0 +1,55 @@
+"""The guards: each rejection reason, the domain check, and turning them off."""
+
+import copy
+
+import pytest
+
+from molvae.config import OptimizeConfig
+from molvae.optimize.constraints import Constraints
+from molvae.optimize.guards import OUTSIDE_DOMAIN, outside_domain
+
+#: One molecule per reason, each passing every earlier check.
+REJECTED = {
+    "C" * 39: "too many heavy atoms",
+    "C1CCCCCCC1": "ring size outside 3-7",
+    "CCOOCC": "peroxide (O-O)",
+    "c1ccc(cc1)/N=N/c1ccccc1": "azo (acyclic N=N)",
+    "CC=CC=CC=CC": "polyene chain",
+    "CCCCCCCCc1ccccc1": "long alkyl chain",
+    "CC1=CC1c1ccccc1": "cyclopropene",
+    "C[N+](C)(C)C": "MOSES filter: charge",
+    "CC[Si](C)C": "MOSES filter: element",
+    "CCCC=O": "MOSES filter: structural alert",  # an aldehyde (MCF)
+    "CC1C2CC3C4CC(C4)C3C12C": "SA too high",  # SA 5.3
+    "CCCCCCc1ccc(CCCCCC)cc1CCCCCC": "QED too low",  # 0.285
+}
+DRUG_LIKE = ["CC(=O)Nc1ccc(O)cc1", "C1CC1C(=O)Nc1ccccc1", "Cc1ccc(S(N)(=O)=O)cc1"]
+
+
+@pytest.mark.parametrize(("smiles", "reason"), REJECTED.items())
+def test_each_guard_names_its_reason(smiles, reason):
+    assert Constraints(OptimizeConfig()).violation(smiles) == reason
+
+
+def test_drug_like_molecules_pass_the_guards():
+    assert [Constraints(OptimizeConfig()).violation(s) for s in DRUG_LIKE] == [None] * 3
+
+
+def test_without_guards_only_the_size_cap_and_the_users_constraints_remain():
+    off = Constraints(OptimizeConfig(guards=False))
+    reasons = {s: off.violation(s) for s in REJECTED}
+    assert reasons.pop("C" * 39) == "too many heavy atoms"  # max_heavy_atoms, not a guard
+    assert set(reasons.values()) == {None}
+    user_sa = Constraints(OptimizeConfig(guards=False, max_sa=4.0))
+    assert user_sa.violation("CC1C2CC3C4CC(C4)C3C12C") == "SA too high"
+
+
+def test_the_domain_guard_follows_the_models_anomaly_threshold(pretrained):
+    assert pretrained.anomaly_threshold is not None
+    inside = Constraints(OptimizeConfig(), pretrained).screen(DRUG_LIKE)
+    assert inside == [None] * 3  # ordinary molecules lie inside the domain
+    strict = copy.copy(pretrained)  # the same network, a threshold nothing stays under
+    strict.anomaly_threshold = 0.0
+    assert Constraints(OptimizeConfig(), strict).screen(DRUG_LIKE) == [OUTSIDE_DOMAIN] * 3
+    assert Constraints(OptimizeConfig(guards=False), strict).screen(DRUG_LIKE) == [None] * 3
+    assert outside_domain(strict, [], 0.0) == []
