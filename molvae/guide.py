@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from molvae.api import MolVAE
 
 #: Gradient steps that refine each proposal, and their size in whitened latent units (the
-#: prior's standard deviation is 1).
+#: prior's standard deviation is 1): a proposal moves at most ``STEPS * STEP_SIZE``.
 STEPS = 20
 STEP_SIZE = 0.05
 #: Weight of the prior's negative log density against the head's distance to the windows
@@ -80,7 +80,8 @@ class Guide:
         return z + self.spread * u @ self.scale_tril.T
 
     def refine(self, z: torch.Tensor) -> torch.Tensor:
-        """:data:`STEPS` gradient steps on ``distance + PRIOR_WEIGHT * -log prior``."""
+        """:data:`STEPS` steps down ``distance + PRIOR_WEIGHT * -log prior``: the distance's
+        gradient scaled to unit length (heads differ in scale), the prior's as it is."""
         if not self.index:
             return z
         u = torch.linalg.solve_triangular(
@@ -90,9 +91,9 @@ class Guide:
             for _ in range(STEPS):
                 u.requires_grad_(True)
                 zu = self.mean + u @ self.scale_tril.T
-                loss = PRIOR_WEIGHT * 0.5 * u.pow(2).sum(dim=1) + self.distance(zu)
-                (grad,) = torch.autograd.grad(loss.sum(), u)
-                u = (u - STEP_SIZE * grad).detach()
+                (grad,) = torch.autograd.grad(self.distance(zu).sum(), u)
+                unit = grad / grad.norm(dim=1, keepdim=True).clamp(min=1e-12)  # 0 inside
+                u = (u - STEP_SIZE * (unit + PRIOR_WEIGHT * u)).detach()
         return self.mean + u @ self.scale_tril.T
 
 
