@@ -19,6 +19,7 @@ Rounds repeat until ``n`` molecules are verified or the decode budget is spent.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -28,7 +29,7 @@ import torch
 
 from molvae.data.chem import from_selfies, is_strict_selfies
 from molvae.errors import UserError
-from molvae.guide import SIMILAR_SPREAD, SPREAD, Pool, build_guide
+from molvae.guide import FOUND_SPREAD, SEED_SPREAD, SIMILAR_SPREAD, Pool, build_guide
 from molvae.progress import progress_bar
 from molvae.sample import DECODE_BATCH, decode_texts
 from molvae.windows import Bounds, Verifier, resolve_windows
@@ -41,9 +42,11 @@ DECODES_PER_MOLECULE = 100
 #: At least this fraction of each round's latents is decoded (those the head places closest),
 #: so windows the head deems out of reach still spend the budget and end.
 MIN_DECODE_FRACTION = 0.1
-#: Most decodes per round while few known molecules are inside the windows, so that the
-#: anchors multiply before many decodes start from the same few.
+#: Most decodes per round: this many, or :data:`DECODES_PER_ANCHOR` per known molecule inside
+#: the windows if more (at most :data:`molvae.sample.DECODE_BATCH`). Decodes around one anchor
+#: repeat each other; in small rounds each round's hits become anchors for the next.
 CLIMB_ROUND = 200
+DECODES_PER_ANCHOR = 4
 #: The default minimum Tanimoto similarity to ``similar_to``.
 MIN_SIMILARITY = 0.4
 
@@ -129,12 +132,15 @@ def sample_where(
         raise UserError("Give at least one property window (--where) or --similar-to.")
     if n < 1:
         raise UserError(f"Ask for at least one molecule, not {n}.")
+    if budget is not None and budget < 1:
+        raise UserError(f"The decode budget must be at least 1, not {budget}.")
     verifier = Verifier(windows, similar_to, min_similarity)
-    guide = build_guide(vae, windows, prior, SIMILAR_SPREAD if similar_to else SPREAD)
+    guide = build_guide(vae, windows, prior)
     budget = DECODES_PER_MOLECULE * n if budget is None else budget
     gen = None if seed is None else torch.Generator(vae.device).manual_seed(seed)
     # Seeds (never output): the reference, else the model's sample of training molecules.
     seeds = [similar_to] if similar_to else list(vae.train_sample)
+    seed_spread, found_spread = (SIMILAR_SPREAD,) * 2 if similar_to else (SEED_SPREAD, FOUND_SPREAD)
     checked: dict[str, bool] = {}
     pool = Pool(vae.latent_dim, vae.device)
     scales: dict[str, float] = {}
@@ -143,22 +149,24 @@ def sample_where(
         frame = verifier.check(ds.smiles)
         scales = verifier.scales(frame)
         checked.update(dict.fromkeys(ds.smiles, False))
-        pool.add(vae, ds.smiles, verifier.distance(frame, scales))
+        pool.add(vae, ds.smiles, verifier.distance(frame, scales), seed_spread)
     found: list[pd.DataFrame] = []
     hits = decoded = n_strict = in_window = proposed = chosen = 0
     with progress_bar(n, "Sampling in the window", progress) as bar:
         while hits < n and decoded < budget:
             rate = max(hits / decoded if decoded else 0.05, 1 / DECODES_PER_MOLECULE)
-            most = CLIMB_ROUND if pool.climbing else DECODE_BATCH  # let the pool grow first
+            # Let the anchors multiply before many decodes start from the same few.
+            most = min(max(CLIMB_ROUND, DECODES_PER_ANCHOR * pool.inside), DECODE_BATCH)
             size = min(int((n - hits) / rate * 1.1) + 1, budget - decoded, most)
             pass_rate = max(chosen / proposed if proposed else 0.5, MIN_DECODE_FRACTION)
             m = int(size / pass_rate) + 1
-            start = guide.around(pool.anchors(m, gen), gen) if len(pool.z) else guide.draw(m, gen)
+            start = guide.around(*pool.anchors(m, gen), gen) if len(pool.z) else guide.draw(m, gen)
             z = guide.refine(start)  # (m, Z)
             with torch.no_grad():
                 dist = guide.distance(z, aimed=False)
             order = torch.argsort(dist)[:size]
-            keep = order[: max(int((dist == 0).sum()), int(MIN_DECODE_FRACTION * len(z)))]
+            least = math.ceil(MIN_DECODE_FRACTION * len(z))  # >= 1: every round decodes
+            keep = order[: max(int((dist == 0).sum()), least)]
             proposed, chosen = proposed + len(z), chosen + len(keep)
             texts = decode_texts(
                 vae.model, vae.vocab, z[keep], vae.max_len, temperature == 0, temperature, gen
@@ -172,7 +180,8 @@ def sample_where(
                 checked.update(zip(new, frame["hit"], strict=True))
                 scales = scales or verifier.scales(frame)
                 useful = frame if pool.climbing else frame[frame["hit"]]
-                pool.add(vae, list(useful["smiles"]), verifier.distance(useful, scales))
+                distances = verifier.distance(useful, scales)
+                pool.add(vae, list(useful["smiles"]), distances, found_spread)
                 frame = frame[frame["hit"]].drop(columns="hit")
                 found.append(frame)
                 bar.advance(min(len(frame), n - hits))

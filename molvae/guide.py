@@ -35,8 +35,10 @@ PRIOR_WEIGHT = 0.1
 #: the window's width), to allow for the head's prediction error.
 MARGIN = 0.25
 #: Proposals start this far (whitened units) around the latent mean of a known molecule:
-#: closer, greedy decodes repeat the molecule; farther, fewer are strict.
-SPREAD = 0.4
+#: closer, greedy decodes repeat the molecule; farther, fewer are strict. Around a molecule
+#: already found (and written) they start farther out, since a repeat of it is no new hit.
+SEED_SPREAD = 0.4
+FOUND_SPREAD = 0.5
 #: The spread with a reference molecule: similarity to it falls off quickly around it.
 SIMILAR_SPREAD = 0.25
 #: Anchors: proposals start around known molecules inside the windows, or, while fewer than
@@ -59,7 +61,6 @@ class Guide:
     hi: torch.Tensor
     aim_lo: torch.Tensor
     aim_hi: torch.Tensor
-    spread: float = SPREAD
 
     def distance(self, z: torch.Tensor, aimed: bool = True) -> torch.Tensor:
         """`n x latent_dim` -> `n`: summed distance of the head's predictions to the windows."""
@@ -74,10 +75,12 @@ class Guide:
         u = torch.randn(n, len(self.mean), generator=gen, device=self.mean.device)  # (n, Z)
         return self.mean + u @ self.scale_tril.T
 
-    def around(self, z: torch.Tensor, gen: torch.Generator | None) -> torch.Tensor:
-        """`n x latent_dim` latents ``spread`` (whitened) around each row of ``z``."""
+    def around(
+        self, z: torch.Tensor, spread: torch.Tensor, gen: torch.Generator | None
+    ) -> torch.Tensor:
+        """`n x latent_dim` latents, row ``i`` ``spread[i]`` (whitened) around ``z[i]``."""
         u = torch.randn(z.shape, generator=gen, device=z.device)  # (n, Z)
-        return z + self.spread * u @ self.scale_tril.T
+        return z + spread.unsqueeze(1) * u @ self.scale_tril.T
 
     def refine(self, z: torch.Tensor) -> torch.Tensor:
         """:data:`STEPS` steps down ``distance + PRIOR_WEIGHT * -log prior``: the distance's
@@ -97,9 +100,7 @@ class Guide:
         return self.mean + u @ self.scale_tril.T
 
 
-def build_guide(
-    vae: MolVAE, windows: Sequence[Window], prior: str = "auto", spread: float = SPREAD
-) -> Guide:
+def build_guide(vae: MolVAE, windows: Sequence[Window], prior: str = "auto") -> Guide:
     """The :class:`Guide` for ``windows`` on ``vae``'s head and prior.
 
     Raises:
@@ -128,7 +129,6 @@ def build_guide(
         tril,
         index,
         *(t.to(device) for t in (lo, hi, lo + margin, hi - margin)),
-        spread,
     )
 
 
@@ -138,9 +138,14 @@ class Pool:
     def __init__(self, dim: int, device: torch.device) -> None:
         self.z = torch.zeros(0, dim, device=device)  # (P, Z)
         self.dist = torch.zeros(0, device=device)  # (P,)
+        self.spread = torch.zeros(0, device=device)  # (P,)
+        self.uses = torch.zeros(0, device=device)  # (P,) proposals started around each
 
-    def add(self, vae: MolVAE, smiles: Sequence[str], distances: Sequence[float]) -> None:
-        """Encode ``smiles`` (those the model can read) and remember their distances."""
+    def add(
+        self, vae: MolVAE, smiles: Sequence[str], distances: Sequence[float], spread: float
+    ) -> None:
+        """Encode ``smiles`` (those the model can read); remember their distances and the
+        spread of proposals around them."""
         dist = dict(zip(smiles, distances, strict=True))
         ds, _ = vae.prepare(list(smiles))
         rows = [i for i, s in enumerate(ds.smiles) if s in dist]
@@ -148,6 +153,8 @@ class Pool:
             z = vae.encode_dataset(ds)[rows].to(self.z.device)
             d = torch.tensor([dist[ds.smiles[i]] for i in rows], dtype=torch.float32)
             self.z, self.dist = torch.cat([self.z, z]), torch.cat([self.dist, d.to(self.z.device)])
+            self.spread = torch.cat([self.spread, torch.full_like(d, spread).to(self.z.device)])
+            self.uses = torch.cat([self.uses, torch.zeros_like(d).to(self.z.device)])
 
     @property
     def inside(self) -> int:
@@ -159,9 +166,13 @@ class Pool:
         """Fewer than :data:`MIN_ANCHORS` inside: every decoded molecule is worth keeping."""
         return self.inside < MIN_ANCHORS
 
-    def anchors(self, n: int, gen: torch.Generator | None) -> torch.Tensor:
-        """`n x latent_dim`: latent means drawn uniformly from those inside the windows, or
-        from the :data:`MIN_ANCHORS` closest while fewer are inside."""
+    def anchors(self, n: int, gen: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """`n x latent_dim` latent means drawn from those inside the windows (or from the
+        :data:`MIN_ANCHORS` closest while fewer are inside), and their `n` spreads. Molecules
+        used less are drawn more (weight ``1 / (1 + uses)``): decodes around one molecule
+        repeat each other, so new hits get their turn first."""
         best = torch.argsort(self.dist)[: max(self.inside, MIN_ANCHORS)]
-        pick = torch.randint(len(best), (n,), generator=gen, device=self.z.device)
-        return self.z[best[pick]]
+        weight = 1 / (1 + self.uses[best])
+        pick = best[torch.multinomial(weight, n, replacement=True, generator=gen)]
+        self.uses += torch.bincount(pick, minlength=len(self.uses)).to(self.uses.dtype)
+        return self.z[pick], self.spread[pick]

@@ -125,6 +125,15 @@ def test_an_unreachable_window_ends_at_the_budget_with_one_sentence(tiny_model, 
     )
 
 
+def test_every_round_decodes_so_the_smallest_budget_ends(tiny_model):
+    got = conditional.sample_where(tiny_model, 2, ["logp>=40"], budget=1, seed=0)
+    assert got.decoded == 1 and got.frame.empty
+    with pytest.raises(UserError, match="budget must be at least 1"):
+        conditional.sample_where(tiny_model, 2, ["logp>=1"], budget=0)
+    with pytest.raises(UserError, match="at least one property window"):
+        conditional.sample_where(tiny_model, 2)
+
+
 def test_api_returns_a_verified_dataframe_and_keeps_plain_sampling(tiny_model):
     frame = tiny_model.sample(4, where={"logp": (1, 3)}, temperature=T, seed=0)
     assert isinstance(frame, pd.DataFrame) and 0 < len(frame) <= 4
