@@ -38,7 +38,7 @@ MARGIN = 0.25
 #: closer, greedy decodes repeat the molecule; farther, fewer are strict. Around a molecule
 #: already found (and written) they start farther out, since a repeat of it is no new hit.
 SEED_SPREAD = 0.4
-FOUND_SPREAD = 0.5
+FOUND_SPREAD = 0.7
 #: The spread with a reference molecule: similarity to it falls off quickly around it.
 SIMILAR_SPREAD = 0.25
 #: Anchors: proposals start around known molecules inside the windows, or, while fewer than
