@@ -142,7 +142,7 @@ def sample_where(
     seeds = [similar_to] if similar_to else list(vae.train_sample)
     seed_spread, found_spread = (SIMILAR_SPREAD,) * 2 if similar_to else (SEED_SPREAD, FOUND_SPREAD)
     checked: dict[str, bool] = {}
-    pool = Pool(vae.latent_dim, vae.device)
+    pool = Pool(guide)
     scales: dict[str, float] = {}
     if seeds:
         ds, _ = vae.prepare(seeds)

@@ -44,6 +44,11 @@ SIMILAR_SPREAD = 0.25
 #: Anchors: proposals start around known molecules inside the windows, or, while fewer than
 #: this many are known, around this many closest to them.
 MIN_ANCHORS = 32
+#: Anchors are drawn with weight ``prior(z) ** ANCHOR_PRIOR_WEIGHT / (1 + uses)``: the prior
+#: as a regulariser on the population, which otherwise drifts from found molecule to found
+#: molecule away from the data (on the bundled model, median QED of TPSA 90-120 hits fell to
+#: 0.50 against 0.62 for unconditional samples in the window).
+ANCHOR_PRIOR_WEIGHT = 0.5
 
 
 @dataclass
@@ -70,6 +75,14 @@ class Guide:
         lo, hi = (self.aim_lo, self.aim_hi) if aimed else (self.lo, self.hi)
         return ((lo - y).clamp(min=0) + (y - hi).clamp(min=0)).sum(dim=1)
 
+    def log_prior(self, z: torch.Tensor) -> torch.Tensor:
+        """`n x latent_dim` -> `n`: the prior's log density, up to a constant."""
+        return -0.5 * self.whiten(z).pow(2).sum(dim=1)
+
+    def whiten(self, z: torch.Tensor) -> torch.Tensor:
+        """`n x latent_dim` latents -> their whitened coordinates ``u``."""
+        return torch.linalg.solve_triangular(self.scale_tril, (z - self.mean).T, upper=False).T
+
     def draw(self, n: int, gen: torch.Generator | None) -> torch.Tensor:
         """`n x latent_dim` latents from the prior."""
         u = torch.randn(n, len(self.mean), generator=gen, device=self.mean.device)  # (n, Z)
@@ -87,9 +100,7 @@ class Guide:
         gradient scaled to unit length (heads differ in scale), the prior's as it is."""
         if not self.index:
             return z
-        u = torch.linalg.solve_triangular(
-            self.scale_tril, (z - self.mean).T, upper=False
-        ).T  # (n, Z)
+        u = self.whiten(z)  # (n, Z)
         with torch.enable_grad():
             for _ in range(STEPS):
                 u.requires_grad_(True)
@@ -135,10 +146,13 @@ def build_guide(vae: MolVAE, windows: Sequence[Window], prior: str = "auto") -> 
 class Pool:
     """Known molecules as latent means with their distance to the windows (0: inside)."""
 
-    def __init__(self, dim: int, device: torch.device) -> None:
+    def __init__(self, guide: Guide) -> None:
+        self.guide = guide
+        device, dim = guide.mean.device, len(guide.mean)
         self.z = torch.zeros(0, dim, device=device)  # (P, Z)
         self.dist = torch.zeros(0, device=device)  # (P,)
         self.spread = torch.zeros(0, device=device)  # (P,)
+        self.log_prior = torch.zeros(0, device=device)  # (P,) up to a constant
         self.uses = torch.zeros(0, device=device)  # (P,) proposals started around each
 
     def add(
@@ -155,6 +169,7 @@ class Pool:
             self.z, self.dist = torch.cat([self.z, z]), torch.cat([self.dist, d.to(self.z.device)])
             self.spread = torch.cat([self.spread, torch.full_like(d, spread).to(self.z.device)])
             self.uses = torch.cat([self.uses, torch.zeros_like(d).to(self.z.device)])
+            self.log_prior = torch.cat([self.log_prior, self.guide.log_prior(z)])
 
     @property
     def inside(self) -> int:
@@ -169,10 +184,11 @@ class Pool:
     def anchors(self, n: int, gen: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
         """`n x latent_dim` latent means drawn from those inside the windows (or from the
         :data:`MIN_ANCHORS` closest while fewer are inside), and their `n` spreads. Molecules
-        used less are drawn more (weight ``1 / (1 + uses)``): decodes around one molecule
-        repeat each other, so new hits get their turn first."""
+        used less are drawn more (decodes around one molecule repeat each other, so new hits
+        get their turn), and those the prior finds likelier (see :data:`ANCHOR_PRIOR_WEIGHT`)."""
         best = torch.argsort(self.dist)[: max(self.inside, MIN_ANCHORS)]
-        weight = 1 / (1 + self.uses[best])
+        log_w = ANCHOR_PRIOR_WEIGHT * self.log_prior[best] - torch.log1p(self.uses[best])
+        weight = torch.exp(log_w - log_w.max())
         pick = best[torch.multinomial(weight, n, replacement=True, generator=gen)]
         self.uses += torch.bincount(pick, minlength=len(self.uses)).to(self.uses.dtype)
         return self.z[pick], self.spread[pick]
