@@ -4,9 +4,9 @@ and verified by RDKit (``molvae sample --where``, ``MolVAE.sample(where=...)``).
 Each round:
 
 1. starts latents around known molecules inside the windows (the model's sample of training
-   molecules at first, then each verified hit; :class:`molvae.guide.Pool`). While fewer than a
-   handful are inside, it starts around those closest, and learns from every decode: a climb
-   toward windows far from the data;
+   molecules at first, then each verified hit; :class:`molvae.guide.Pool`), the less used and
+   the likelier under the prior first. While fewer than a handful are inside, it starts around
+   those closest, and learns from every decode: a climb toward windows far from the data;
 2. refines them by gradient steps on the head's predicted distance to the windows plus a
    light ``-log prior`` (:class:`molvae.guide.Guide`), then keeps those the head places inside;
 3. decodes them greedily, keeps strict SELFIES (as :func:`molvae.sample.sample_molecules`
