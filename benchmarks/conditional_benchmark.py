@@ -37,7 +37,7 @@ import torch
 from molvae import MolVAE
 from molvae import guide as guide_module
 from molvae.conditional import sample_where
-from molvae.data.chem import from_selfies, is_strict_selfies
+from molvae.data.chem import is_strict, tokens_to_smiles
 from molvae.data.properties import compute_properties
 from molvae.sample import decode_texts, sample_latents
 from molvae.windows import Verifier, resolve_windows
@@ -75,8 +75,11 @@ def unconditional(vae: MolVAE, n: int, temperature: float, seed: int) -> dict[st
     """Distinct strict molecules of ``n`` prior decodes, with their logp, qed and tpsa."""
     gen = torch.Generator(vae.device).manual_seed(seed)
     z = sample_latents(vae, n, generator=gen)
-    texts = decode_texts(vae.model, vae.vocab, z, vae.max_len, temperature == 0, temperature, gen)
-    smiles = list(dict.fromkeys(from_selfies(t) for t in texts if is_strict_selfies(t)))
+    tokens = vae.data_config.tokens
+    texts = decode_texts(
+        vae.model, vae.vocab, tokens, z, vae.max_len, temperature == 0, temperature, gen
+    )
+    smiles = list(dict.fromkeys(tokens_to_smiles(t, tokens) for t in texts if is_strict(t, tokens)))
     smiles = [s for s in smiles if s]
     props = np.array([compute_properties(s, ["logp", "qed", "tpsa"]) for s in smiles])
     return {"smiles": smiles, "props": props, "decoded": n}

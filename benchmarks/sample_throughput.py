@@ -115,7 +115,7 @@ def breakdown(vae: MolVAE, n: int, temperature: float, seed: int) -> dict[str, f
             z[start : start + BATCH].to(vae.device), vae.max_len, temperature, generator=gen
         ).cpu()
         t1 = time.perf_counter()
-        ids_to_smiles(ids, vae.vocab)
+        ids_to_smiles(ids, vae.vocab, vae.data_config.tokens)
         chem_s += time.perf_counter() - t1
         net_s += t1 - t0
         n_tokens += int((ids != vae.vocab.eos_id).sum())

@@ -26,7 +26,8 @@ PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 
 
 class MolVAE(ModelState):
-    """A trained SELFIES VAE with its vocabulary, clean-up options and property statistics.
+    """A trained VAE (on SELFIES or SMILES tokens) with its vocabulary, clean-up options and
+    property statistics.
 
     Load one with :meth:`load` (or :meth:`pretrained`); train one with :func:`molvae.train`.
     Its typed fields and their checkpoint form are defined by :class:`molvae.state.ModelState`.
@@ -131,8 +132,9 @@ class MolVAE(ModelState):
         seed: int | None = None,
         strict: bool = False,
     ) -> list[str | None]:
-        """Decode latent vectors (`n x latent_dim`) to canonical SMILES (``None`` if empty, or
-        with ``strict`` if SELFIES had to repair the decoded string)."""
+        """Decode latent vectors (`n x latent_dim`) to canonical SMILES (``None`` where the
+        decode is no molecule: empty, an invalid SMILES, or with ``strict`` a SELFIES string
+        that SELFIES had to repair)."""
         z = torch.as_tensor(z).detach().to("cpu", torch.float32)
         if z.ndim == 1:
             z = z.unsqueeze(0)
@@ -142,8 +144,9 @@ class MolVAE(ModelState):
                 f"{self.latent_dim}; encode with the same model."
             )
         gen = self._generator(seed)
+        tokens = self.data_config.tokens
         return decode_latents(
-            self.model, self.vocab, z, self.max_len, greedy, temperature, gen, strict=strict
+            self.model, self.vocab, tokens, z, self.max_len, greedy, temperature, gen, strict
         )
 
     def sample(
@@ -169,9 +172,10 @@ class MolVAE(ModelState):
                 decodes to atypical molecules (Ghosh et al. 2020, ex-post density estimation).
                 ``auto`` uses ``fitted`` when the model has one, else ``standard``.
             strict: Keep drawing until ``n`` molecules decode from strict SELFIES, i.e. without
-                SELFIES repairing the string (see :func:`molvae.sample.sample_molecules`,
-                which also reports the raw strict rate). ``False``: every decode, repaired
-                or not (``None`` where nothing decoded). Conditional sampling is always strict.
+                SELFIES repairing the string, or for a SMILES model from valid SMILES (see
+                :func:`molvae.sample.sample_molecules`, which also reports the raw strict
+                rate). ``False``: every decode, repaired or not (``None`` where no molecule).
+                Conditional sampling is always strict.
             where: Property windows, e.g. ``{"logp": (2, 3), "qed": (0.6, None)}`` (``None``
                 leaves a side open) or ``["logp=2..3", "qed>=0.6"]``: sample conditionally,
                 guided by the property head, and return only molecules whose RDKit-computed

@@ -9,7 +9,7 @@ Each round:
    those closest, and learns from every decode: a climb toward windows far from the data;
 2. refines them by gradient steps on the head's predicted distance to the windows plus a
    light ``-log prior`` (:class:`molvae.guide.Guide`), then keeps those the head places inside;
-3. decodes them greedily, keeps strict SELFIES (as :func:`molvae.sample.sample_molecules`
+3. decodes them greedily, keeps strict decodes (as :func:`molvae.sample.sample_molecules`
    does), drops molecules already seen, and verifies the rest with RDKit
    (:class:`molvae.windows.Verifier`): only computed values count, never predictions.
 
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import torch
 
-from molvae.data.chem import from_selfies, is_strict_selfies
+from molvae.data.chem import is_strict, tokens_to_smiles
 from molvae.errors import UserError
 from molvae.guide import FOUND_SPREAD, SEED_SPREAD, SIMILAR_SPREAD, Pool, build_guide
 from molvae.progress import progress_bar
@@ -138,6 +138,7 @@ def sample_where(
     guide = build_guide(vae, windows, prior)
     budget = DECODES_PER_MOLECULE * n if budget is None else budget
     gen = None if seed is None else torch.Generator(vae.device).manual_seed(seed)
+    tokens = vae.data_config.tokens
     # Seeds (never output): the reference, else the model's sample of training molecules.
     seeds = [similar_to] if similar_to else list(vae.train_sample)
     seed_spread, found_spread = (SIMILAR_SPREAD,) * 2 if similar_to else (SEED_SPREAD, FOUND_SPREAD)
@@ -169,10 +170,17 @@ def sample_where(
             keep = order[: max(int((dist == 0).sum()), least)]
             proposed, chosen = proposed + len(z), chosen + len(keep)
             texts = decode_texts(
-                vae.model, vae.vocab, z[keep], vae.max_len, temperature == 0, temperature, gen
+                vae.model,
+                vae.vocab,
+                tokens,
+                z[keep],
+                vae.max_len,
+                temperature == 0,
+                temperature,
+                gen,
             )
             decoded += len(keep)
-            smiles = [from_selfies(t) for t in texts if is_strict_selfies(t)]
+            smiles = [tokens_to_smiles(t, tokens) for t in texts if is_strict(t, tokens)]
             n_strict += len(smiles)
             new = list(dict.fromkeys(s for s in smiles if s and s not in checked))
             if new:

@@ -1,8 +1,7 @@
-"""Typed configuration: what the data clean-up, the model and the training loop take.
+"""Typed configuration: what the data clean-up, the model, training and optimisation take.
 
-Every run is described by three dataclasses. They are saved into each checkpoint as plain
-dicts, so a model can be rebuilt without the command line that trained it. Presets live as
-small TOML files in ``molvae/presets/`` with a comment on why each value was chosen.
+Saved into each checkpoint as plain dicts, so a model can be rebuilt without the command line
+that trained it. Presets are small TOML files in ``molvae/presets/``, a comment on each value.
 """
 
 from __future__ import annotations
@@ -19,6 +18,10 @@ T = TypeVar("T")
 PRESET_DIR = Path(__file__).parent / "presets"
 KL_SCHEDULES = ("linear", "sigmoid", "cyclical", "constant")
 METHODS = ("bo", "random", "gradient")
+#: The string representations a model can be trained on (``DataConfig.tokens``).
+TOKENS = ("selfies", "smiles")
+#: DataConfig fields that do not change what clean-up produces; all others key the cache.
+_NOT_CLEANING = ("val_fraction", "seed", "n_jobs", "cache_dir")
 
 
 def _require(ok: bool, message: str) -> None:
@@ -44,7 +47,9 @@ class DataConfig:
         strip_isotopes: Replace isotope labels by the natural element.
         allowed_elements: Elements a molecule may contain; ``None`` allows any.
         max_heavy_atoms: Reject larger molecules; ``None`` for no limit.
-        max_tokens: Reject molecules whose SELFIES is longer than this many tokens.
+        max_tokens: Reject molecules whose token string is longer than this many tokens.
+        tokens: ``selfies`` (every decode is a molecule) or ``smiles`` (the reference arm:
+            tokens of the canonical SMILES; a decode RDKit cannot parse is invalid).
         max_molecules: Use a random sample (seeded by ``seed``) of this many rows.
         val_fraction: Fraction of molecules held out for validation.
         seed: Seed of the row sample and of the train/validation split.
@@ -60,6 +65,7 @@ class DataConfig:
     allowed_elements: list[str] | None = field(default_factory=lambda: list(ORGANIC_ELEMENTS))
     max_heavy_atoms: int | None = None
     max_tokens: int = 128
+    tokens: str = "selfies"
     max_molecules: int | None = None
     val_fraction: float = 0.05
     seed: int = 0
@@ -69,21 +75,13 @@ class DataConfig:
     def __post_init__(self) -> None:
         _require(0.0 <= self.val_fraction < 1.0, "val_fraction must be in [0, 1)")
         _require(self.max_tokens >= 1, "max_tokens must be at least 1")
+        _require(self.tokens in TOKENS, f"tokens must be one of {', '.join(TOKENS)}")
 
     def cleaning_key(self) -> dict[str, Any]:
-        """The options that change what clean-up produces (used in the cache key)."""
-        return {
-            "smiles_col": self.smiles_col,
-            "properties": list(self.properties),
-            "largest_fragment": self.largest_fragment,
-            "neutralise": self.neutralise,
-            "strip_isotopes": self.strip_isotopes,
-            "allowed_elements": self.allowed_elements,
-            "max_heavy_atoms": self.max_heavy_atoms,
-            "max_tokens": self.max_tokens,
-            "max_molecules": self.max_molecules,
-            "sample_seed": self.seed if self.max_molecules is not None else None,
-        }
+        """The options that change what clean-up and tokenisation produce (in the cache key):
+        every field but those in ``_NOT_CLEANING``, so a new field keys the cache by default."""
+        key = {k: v for k, v in asdict(self).items() if k not in _NOT_CLEANING}
+        return {**key, "sample_seed": self.seed if self.max_molecules is not None else None}
 
 
 @dataclass
@@ -99,6 +97,9 @@ class ModelConfig:
         latent_dim: Size of the latent space.
         dropout: Dropout between stacked GRU layers and in the property head.
         prop_hidden: Hidden units of the property-head MLP.
+        grammar: The decoder reads the SELFIES derivation state and never emits a token that
+            SELFIES would repair (:mod:`molvae.data.grammar`); SELFIES models only, off in
+            older checkpoints.
     """
 
     embed_dim: int = 64
@@ -109,6 +110,7 @@ class ModelConfig:
     latent_dim: int = 64
     dropout: float = 0.0
     prop_hidden: int = 128
+    grammar: bool = True
 
 
 @dataclass
@@ -256,17 +258,13 @@ def load_preset(name: str) -> Preset:
         UserError: The preset does not exist or holds an unknown setting.
     """
     path = Path(name)
-    if path.suffix == ".toml" and path.exists():
-        text = path.read_text()
-    else:
-        res = PRESET_DIR / f"{name}.toml"
-        if not res.is_file():
-            raise UserError(
-                f"Unknown preset '{name}'; choose one of {', '.join(preset_names())} "
-                "or pass the path of a .toml file."
-            )
-        text = res.read_text()
-    raw = tomllib.loads(text)
+    res = path if path.suffix == ".toml" and path.exists() else PRESET_DIR / f"{name}.toml"
+    if not res.is_file():
+        raise UserError(
+            f"Unknown preset '{name}'; choose one of {', '.join(preset_names())} "
+            "or pass the path of a .toml file."
+        )
+    raw = tomllib.loads(res.read_text())
     return Preset(
         name=path.stem,
         model=from_dict(ModelConfig, raw.get("model", {})),

@@ -25,6 +25,7 @@ from molvae.files import atomic_write
 from molvae.progress import console
 from molvae.sample import sample_molecules
 from molvae.similarity import FP_BITS
+from molvae.structure import ring_stats
 
 #: Bump when the reference statistics change meaning, so old caches are not reused.
 #: 2: MOSES's exact Frag/Filters/IntDiv2 definitions and the Wasserstein property values.
@@ -123,8 +124,9 @@ def evaluate(
         prior: The latent distribution sampled from (see :meth:`MolVAE.sample`).
         test_scaffolds: The scaffold test set (e.g. MOSES's ``test_scaffolds.csv.gz``) for the
             ``/TestSF`` keys; skipped if ``None``.
-        strict: Sample strict SELFIES only (see :func:`molvae.sample.sample_molecules`);
-            ``strict`` in the result is the raw fraction of decodes that were strict.
+        strict: Sample strict SELFIES (for a SMILES model, valid SMILES) only (see
+            :func:`molvae.sample.sample_molecules`); ``strict`` in the result is the raw
+            fraction of decodes that were strict (for a SMILES model, the valid rate).
 
     Returns:
         The MOSES keys (see :func:`molvae.metrics.moses_metrics`), plus ``recon_exact``,
@@ -155,6 +157,7 @@ def evaluate(
     sampled = sample_molecules(model, n, seed=seed, prior=prior, strict=strict, progress=progress)
     result = metrics.moses_metrics(sampled.smiles, ref, in_train, fcd, ref_scaffolds=ref_sf)
     result = {"valid": result.pop("valid"), "strict": sampled.strict_rate, **result}
+    result.update(ring_stats(sampled.smiles))
 
     rng = np.random.default_rng(seed)
     sub = test_ds.subset(np.sort(rng.permutation(len(test_ds))[:n_recon]))

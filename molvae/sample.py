@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from molvae.data.chem import from_selfies, is_strict_selfies
+from molvae.data.chem import is_strict, tokens_to_smiles
 from molvae.data.tokens import Vocab
 from molvae.errors import UserError
 from molvae.model import VAE
@@ -76,30 +76,36 @@ def fit_prior(vae: MolVAE, data: Any) -> LatentPrior:
     return LatentPrior(mu.mean(dim=0).float(), torch.linalg.cholesky(cov).float())
 
 
-def ids_to_smiles(ids: torch.Tensor, vocab: Vocab, strict: bool = False) -> list[str | None]:
+def ids_to_smiles(
+    ids: torch.Tensor, vocab: Vocab, tokens: str, strict: bool = False
+) -> list[str | None]:
     """Canonical SMILES of each row of `batch x time` ids.
 
     Args:
         ids: Token ids, `batch x time`.
         vocab: The vocabulary.
+        tokens: The model's representation, ``selfies`` or ``smiles``.
         strict: Treat a SELFIES string that the decoder had to repair as invalid
             (:func:`~molvae.data.chem.is_strict_selfies`).
 
     Returns:
-        One SMILES per row; ``None`` where a row decodes to nothing (or is not strict).
+        One SMILES per row; ``None`` where a row is no molecule (see :func:`texts_to_smiles`).
     """
-    return texts_to_smiles([vocab.decode(row) for row in ids.tolist()], strict)
+    return texts_to_smiles([vocab.decode(row) for row in ids.tolist()], tokens, strict)
 
 
-def texts_to_smiles(texts: list[str], strict: bool = False) -> list[str | None]:
-    """Canonical SMILES of SELFIES strings (``None``: nothing, or not strict when ``strict``)."""
-    return [None if strict and not is_strict_selfies(t) else from_selfies(t) for t in texts]
+def texts_to_smiles(texts: list[str], tokens: str, strict: bool = False) -> list[str | None]:
+    """Canonical SMILES of decoded strings (``None``: an unparsable SMILES, a SELFIES that
+    decodes to nothing or, with ``strict``, needed repair); see
+    :func:`~molvae.data.chem.tokens_to_smiles`."""
+    return [tokens_to_smiles(t, tokens, strict) for t in texts]
 
 
 @torch.no_grad()
 def decode_texts(
     model: VAE,
     vocab: Vocab,
+    tokens: str,
     z: torch.Tensor,
     max_len: int,
     greedy: bool = True,
@@ -107,13 +113,15 @@ def decode_texts(
     generator: torch.Generator | None = None,
     progress: bool = False,
 ) -> list[str]:
-    """Decode `n x latent_dim` latent vectors to SELFIES strings, :data:`DECODE_BATCH` at a time.
+    """Decode `n x latent_dim` latent vectors to token strings, :data:`DECODE_BATCH` at a time.
 
     Args:
         model: The VAE.
         vocab: Its vocabulary.
+        tokens: Its representation, ``selfies`` or ``smiles`` (the tokens a string may start
+            with differ).
         z: Latent vectors.
-        max_len: Most SELFIES tokens per molecule.
+        max_len: Most tokens per molecule.
         greedy: Most likely token at each step; else sample at ``temperature``.
         temperature: Sampling temperature; ``0`` means greedy.
         generator: Random generator (on the model's device) for reproducible sampling.
@@ -122,7 +130,7 @@ def decode_texts(
     model.eval()
     device = next(model.parameters()).device
     out: list[str] = []
-    first = torch.from_numpy(vocab.atom_mask())
+    first = torch.from_numpy(vocab.atom_mask(tokens))
     with progress_bar(len(z), "Decoding", progress) as bar:
         for start in range(0, len(z), DECODE_BATCH):
             zb = z[start : start + DECODE_BATCH].to(device)
@@ -142,6 +150,7 @@ def decode_texts(
 def decode_latents(
     model: VAE,
     vocab: Vocab,
+    tokens: str,
     z: torch.Tensor,
     max_len: int,
     greedy: bool = True,
@@ -155,21 +164,22 @@ def decode_latents(
     Args:
         strict: ``None`` for strings SELFIES had to repair (see :func:`ids_to_smiles`).
     """
-    texts = decode_texts(model, vocab, z, max_len, greedy, temperature, generator, progress)
-    return texts_to_smiles(texts, strict)
+    texts = decode_texts(model, vocab, tokens, z, max_len, greedy, temperature, generator, progress)
+    return texts_to_smiles(texts, tokens, strict)
 
 
 @dataclass
 class Sampled:
     """Molecules from :func:`sample_molecules` and what it took to get them."""
 
-    smiles: list[str | None]  # canonical SMILES (``None``: nothing decoded; only if not strict)
+    smiles: list[str | None]  # canonical SMILES (``None``: no molecule; only if not strict)
     drawn: int  # latent vectors decoded
-    strict: int  # of those, decodes that were strict SELFIES
+    strict: int  # of those, strict decodes (:func:`~molvae.data.chem.is_strict`)
 
     @property
     def strict_rate(self) -> float:
-        """The raw fraction of decodes that needed no SELFIES repair."""
+        """The raw fraction of strict decodes: SELFIES that needed no repair, or for a SMILES
+        model the valid SMILES."""
         return self.strict / self.drawn if self.drawn else float("nan")
 
 
@@ -182,11 +192,13 @@ def sample_molecules(
     strict: bool = True,
     progress: bool = False,
 ) -> Sampled:
-    """Sample ``n`` molecules from the prior, keeping only strict SELFIES when ``strict``.
+    """Sample ``n`` molecules from the prior, keeping only strict decodes when ``strict``.
 
-    With ``strict``, latent vectors are drawn and decoded in rounds until ``n`` strict molecules
-    are found, or until :data:`MAX_DRAWS_PER_MOLECULE` ``* n`` decodes are spent (then fewer come
-    back). The strict rate of all decodes is counted either way.
+    A strict decode is a SELFIES that needed no repair or, for a SMILES model, a SMILES that
+    RDKit parses (:func:`~molvae.data.chem.is_strict`). With ``strict``, latent vectors are
+    drawn and decoded in rounds until ``n`` strict molecules are found, or until
+    :data:`MAX_DRAWS_PER_MOLECULE` ``* n`` decodes are spent (then fewer come back). The strict
+    rate of all decodes is counted either way.
 
     Args:
         vae: The model.
@@ -194,10 +206,11 @@ def sample_molecules(
         temperature: Token sampling temperature (``0``: greedy).
         seed: Random seed (``None``: not reproducible).
         prior: The latent prior (see :func:`sample_latents`).
-        strict: Keep only strict SELFIES.
+        strict: Keep only strict decodes.
         progress: Show a progress bar.
     """
     generator = None if seed is None else torch.Generator(vae.device).manual_seed(seed)
+    tokens = vae.data_config.tokens
     kept: list[str | None] = []
     drawn = n_strict = 0
     budget = MAX_DRAWS_PER_MOLECULE * n
@@ -209,12 +222,13 @@ def sample_molecules(
                 want = min(int(want / rate * 1.1) + 1, budget - drawn)
             z = sample_latents(vae, want, prior=prior, generator=generator)  # (want, Z)
             texts = decode_texts(
-                vae.model, vae.vocab, z, vae.max_len, False, temperature, generator
+                vae.model, vae.vocab, tokens, z, vae.max_len, False, temperature, generator
             )
-            flags = [is_strict_selfies(t) for t in texts]
+            flags = [is_strict(t, tokens) for t in texts]
             drawn, n_strict = drawn + want, n_strict + sum(flags)
             chosen = [t for t, ok in zip(texts, flags, strict=True) if ok or not strict]
-            new = [from_selfies(t) for t in chosen[: n - len(kept)]]  # convert only what is kept
+            # Convert only what is kept.
+            new = [tokens_to_smiles(t, tokens) for t in chosen[: n - len(kept)]]
             kept.extend(new)
             bar.advance(len(new))
             if not strict:

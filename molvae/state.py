@@ -43,7 +43,7 @@ class ModelState:
         model: The network.
         model_config: Its sizes.
         data_config: How its training molecules were cleaned (new inputs are cleaned alike).
-        vocab: Its SELFIES vocabulary.
+        vocab: Its token vocabulary (SELFIES or SMILES, as ``data_config.tokens`` says).
         property_names: What the property head predicts.
         standardiser: The property statistics the head's outputs are scaled by.
         train_config: How it was trained.
@@ -88,10 +88,13 @@ class ModelState:
     def from_checkpoint(cls, ckpt: dict[str, Any], device: str = "auto"):
         """Rebuild a model from a checkpoint dict (as :func:`molvae.train.checkpoint.load`
         reads it), on ``device`` and in eval mode."""
-        model_config = from_dict(ModelConfig, ckpt["model_config"])
+        # Models saved before the grammar setting existed decode without it; models saved
+        # before the tokens setting existed are SELFIES models.
+        model_config = from_dict(ModelConfig, {"grammar": False, **ckpt["model_config"]})
+        data_config = from_dict(DataConfig, {"tokens": "selfies", **ckpt["data_config"]})
         vocab = Vocab.from_list(ckpt["vocab"])
         names = list(ckpt["property_names"])
-        model = build_vae(model_config, len(vocab), len(names))
+        model = build_vae(model_config, vocab, len(names), data_config.tokens)
         # float16 exports load back as float32; integer buffers keep their type.
         weights = ckpt["state_dict"]
         model.load_state_dict(
@@ -103,7 +106,7 @@ class ModelState:
         return cls(
             model=model,
             model_config=model_config,
-            data_config=from_dict(DataConfig, ckpt["data_config"]),
+            data_config=data_config,
             train_config=from_dict(TrainConfig, ckpt.get("train_config", {})),
             vocab=vocab,
             property_names=names,

@@ -102,3 +102,15 @@ def reconstruct_table(
     decoded = vae.decode(vae.encode_dataset(ds))
     exact = [a == b for a, b in zip(ds.smiles, decoded, strict=True)]
     return pd.DataFrame({"smiles": ds.smiles, "decoded": decoded, "exact": exact}), rejects
+
+
+def unseen_molecules(vae: MolVAE, path: str | os.PathLike, n: int, seed: int = 0) -> list[str]:
+    """Up to ``n`` random SMILES of the table ``path`` that ``vae`` was not trained on (for a
+    held-out reference: the sampling prior, the anomaly threshold)."""
+    from molvae.data.tables import read_table
+
+    table = read_table(path)
+    column = table.frame[table.smiles_col].astype(str)
+    smiles = column.sample(n=min(10 * n, len(column)), random_state=seed).tolist()
+    seen = vae.in_training_set(smiles)
+    return [s for s, s_seen in zip(smiles, seen, strict=True) if not s_seen][:n]

@@ -3,6 +3,7 @@ import os
 import pytest
 import torch
 
+from molvae import MolVAE
 from molvae.errors import UserError
 from molvae.train import checkpoint
 
@@ -65,3 +66,31 @@ def test_trained_checkpoint_loads_with_weights_only(tiny_model, tmp_path):
     ):
         assert key in raw
     assert "train_state" not in raw
+
+
+def test_a_checkpoint_without_tokens_loads_as_a_selfies_model(tiny_model):
+    ckpt = tiny_model.to_checkpoint()
+    del ckpt["data_config"]["tokens"]  # written before the tokens setting existed
+    old = MolVAE.from_checkpoint(ckpt, device="cpu")
+    assert old.data_config.tokens == "selfies" and old.model.grammar is not None
+    z = torch.randn(20, old.latent_dim, generator=torch.Generator().manual_seed(0))
+    assert old.decode(z) == tiny_model.decode(z)
+
+
+def test_a_smiles_model_saves_and_loads_as_one(tiny_smiles_model, tmp_path):
+    path = tmp_path / "smiles.pt"
+    tiny_smiles_model.save(path)
+    assert torch.load(path, weights_only=True)["data_config"]["tokens"] == "smiles"
+    loaded = MolVAE.load(path, device="cpu")
+    assert loaded.data_config.tokens == "smiles" and loaded.model.grammar is None
+    assert loaded.vocab == tiny_smiles_model.vocab
+    z = torch.randn(50, loaded.latent_dim, generator=torch.Generator().manual_seed(0))
+    assert loaded.decode(z) == tiny_smiles_model.decode(z)
+
+
+def test_resuming_with_the_other_tokens_is_refused_in_one_sentence(tiny_smiles_model, tiny_model):
+    with pytest.raises(UserError) as err:
+        checkpoint.check_resume("runs/x/last.pt", tiny_smiles_model, tiny_model)
+    message = str(err.value)
+    assert "SMILES model" in message and "--tokens smiles" in message
+    assert message.count(". ") == 0 and message.endswith(".")

@@ -110,6 +110,7 @@ def test_clean_reason_strings_are_the_documented_ones():
         chem.UNPARSEABLE,
         chem.UNSUPPORTED_ELEMENT,
         chem.UNSUPPORTED_SELFIES,
+        chem.UNSUPPORTED_SMILES,
         chem.TOO_LONG,
         chem.DUPLICATE,
         chem.BAD_PROPERTY,
@@ -119,6 +120,7 @@ def test_clean_reason_strings_are_the_documented_ones():
         "unparseable",
         "unsupported element",
         "unsupported by SELFIES",
+        "unsupported by the SMILES tokenizer",
         "too long",
         "duplicate",
         "bad property value",
@@ -135,6 +137,40 @@ def test_clean_returns_canonical_smiles_and_its_selfies_tokens():
     can, tokens = result.smiles, list(result.tokens)
     assert can == "Oc1ccccc1"
     assert chem.from_selfies("".join(tokens)) == "Oc1ccccc1"
+
+
+SMILES_TOKENS = chem.CleanOptions(tokens="smiles", max_tokens=128)
+
+
+def test_clean_for_a_smiles_model_tokenises_the_canonical_smiles():
+    result = chem.clean("C1=CC=CC=C1Cl", SMILES_TOKENS)
+    assert result == chem.CleanResult("Clc1ccccc1", ("Cl", "c", "1", "c", "c", "c", "c", "c", "1"))
+    # The same clean-up as for SELFIES; only the tokens differ.
+    for raw in ["CC(=O)[O-].[Na+]", "[13CH3]O", "C[NH3+].[Cl-]", "c1cc[nH]c1"]:
+        assert chem.clean(raw, SMILES_TOKENS).smiles == chem.clean(raw, DEFAULT).smiles
+    # max_tokens counts SMILES tokens: "CC(C)C" is 6 of them (4 SELFIES tokens).
+    assert chem.clean("CC(C)C", chem.CleanOptions(tokens="smiles", max_tokens=6)).ok
+    too_long = chem.clean("CC(C)C", chem.CleanOptions(tokens="smiles", max_tokens=5))
+    assert too_long == chem.CleanResult.rejected(chem.TOO_LONG)
+    unsupported = chem.CleanResult.rejected(chem.UNSUPPORTED_SMILES)
+    assert chem.clean("*CC", SMILES_TOKENS) == unsupported  # an attachment point
+
+
+def test_tokens_to_smiles_for_smiles_and_selfies_models():
+    assert chem.tokens_to_smiles("OC1=CC=CC=C1", "smiles") == "Oc1ccccc1"  # canonical
+    for invalid in ["C1CC", "C(C", "c1cccc1", "CC)", ""]:  # unclosed ring, branch, kekulé
+        assert chem.tokens_to_smiles(invalid, "smiles") is None
+        assert chem.tokens_to_smiles(invalid, "smiles", strict=True) is None
+        assert not chem.is_strict(invalid, "smiles")
+    assert chem.is_strict("CC(=O)O", "smiles")
+    # The representation matters: "[C][C][O]" is CCO in SELFIES, three radicals in SMILES.
+    assert chem.tokens_to_smiles("[C][C][O]", "selfies") == "CCO"
+    assert chem.tokens_to_smiles("[C][C][O]", "smiles") == "[C][C][O]"
+    assert chem.tokens_to_smiles("[C][Branch1][C][O][C]", "smiles") is None
+    # SELFIES: a repaired string is a molecule unless strict.
+    assert chem.tokens_to_smiles("[C][=O][C][C]", "selfies") == "C=O"
+    assert chem.tokens_to_smiles("[C][=O][C][C]", "selfies", strict=True) is None
+    assert not chem.is_strict("[C][=O][C][C]", "selfies")
 
 
 @pytest.mark.parametrize(

@@ -97,6 +97,24 @@ def test_encode_decode_reconstruct_info(trained, tmp_path):
     assert result.exit_code == 0 and "logp" in result.output
 
 
+def test_train_with_smiles_tokens_then_info_and_sample(tmp_path):
+    args = ["train", str(DATA / "moses_train_2k.csv"), "--preset", "tiny", "--epochs", "1"]
+    args += ["--max-molecules", "200", "--tokens", "smiles", "--out", str(tmp_path)]
+    result = runner.invoke(app, [*args, "--cache-dir", str(tmp_path / "cache")])
+    assert result.exit_code == 0, result.output
+    model = str(tmp_path / "best.pt")
+    assert torch.load(model, weights_only=True)["data_config"]["tokens"] == "smiles"
+    info = runner.invoke(app, ["info", model])
+    assert "SMILES tokens" in info.output and "SELFIES grammar off" in info.output
+    out = tmp_path / "s.csv"
+    sampled = runner.invoke(app, ["sample", model, "-n", "40", "--no-strict", "-o", str(out)])
+    assert sampled.exit_code == 0, sampled.output
+    smiles = pd.read_csv(out, keep_default_na=False)["smiles"]
+    assert len(smiles) == 40 and all(to_mol(s) is not None for s in smiles if s)
+    wrong = runner.invoke(app, [*args, "--tokens", "inchi"])
+    assert wrong.exit_code != 0 and "tokens must be one of selfies, smiles" in str(wrong.exception)
+
+
 def _molvae(*args, cwd=None):
     return subprocess.run(
         [sys.executable, "-m", "molvae", *args], capture_output=True, text=True, cwd=cwd

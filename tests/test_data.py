@@ -556,6 +556,27 @@ def test_changed_clean_up_option_misses_the_cache(tmp_path):
     assert len(list(cache.glob("*.npz"))) == 4
 
 
+def test_smiles_tokens_key_the_cache_and_tokenise_the_kept_smiles(tmp_path):
+    cache = tmp_path / "cache"
+    selfies = cached(MESSY, cache, properties=["pIC50"])
+    smiles = cached(MESSY, cache, properties=["pIC50"], tokens="smiles")
+    assert not smiles.from_cache and len(list(cache.glob("*.npz"))) == 2
+    assert smiles.smiles == selfies.smiles and smiles.vocab != selfies.vocab  # same clean-up
+    for i, s in enumerate(smiles.smiles):
+        assert smiles.vocab.decode(smiles.token_ids(i)) == s  # the canonical SMILES itself
+    reasons = dict(zip(smiles.rejects["row"], smiles.rejects["reason"], strict=True))
+    assert reasons[12] == chem.UNSUPPORTED_SMILES  # *c1ccccc1
+    again = cached(MESSY, cache, properties=["pIC50"], tokens="smiles")
+    assert again.from_cache and again.vocab == smiles.vocab
+    assert cached(MESSY, cache, properties=["pIC50"]).vocab == selfies.vocab
+    assert DataConfig(tokens="smiles").cleaning_key() != DataConfig().cleaning_key()
+
+
+def test_unknown_tokens_setting_is_a_one_sentence_error():
+    with pytest.raises(UserError, match="tokens must be one of selfies, smiles"):
+        DataConfig(tokens="inchi")
+
+
 def test_changed_file_content_misses_the_cache(tmp_path):
     cache = tmp_path / "cache"
     path = tmp_path / "t.csv"

@@ -21,7 +21,7 @@ def _batch(vocab_size=10, b=4, t=7):
 
 
 def test_forward_shapes_and_finite_losses():
-    model = build_vae(CFG, vocab_size=10, n_props=3)
+    model = build_vae(CFG, 10, n_props=3)
     ids, lengths = _batch()
     out = model(Batch(ids, lengths), word_dropout=0.2, sched_sampling=0.5, tau=0.7)
     assert out.logits.shape == (4, 7, 10)
@@ -35,7 +35,7 @@ def test_forward_shapes_and_finite_losses():
 
 
 def test_encoder_ignores_padding():
-    model = build_vae(CFG, vocab_size=10, n_props=0).eval()
+    model = build_vae(CFG, 10, n_props=0).eval()
     ids, lengths = _batch()
     longer = torch.cat([ids, torch.zeros(4, 5, dtype=torch.long)], dim=1)
     mu1, _ = model.encoder(ids, lengths)
@@ -44,7 +44,7 @@ def test_encoder_ignores_padding():
 
 
 def test_fast_step_equals_the_gru_run_step_by_step():
-    model = build_vae(CFG, vocab_size=10, n_props=0).eval()
+    model = build_vae(CFG, 10, n_props=0).eval()
     dec = model.decoder
     z = torch.randn(3, 6)
     toks = torch.tensor([[1, 5, 9], [1, 4, 4], [1, 7, 2]])  # (B, T)
@@ -57,7 +57,7 @@ def test_fast_step_equals_the_gru_run_step_by_step():
 
 
 def test_generate_is_reproducible_and_well_formed():
-    model = build_vae(CFG, vocab_size=10, n_props=0).eval()
+    model = build_vae(CFG, 10, n_props=0).eval()
     z = torch.randn(20, 6)
     a = model.generate(z, 12, generator=torch.Generator().manual_seed(1))
     b = model.generate(z, 12, generator=torch.Generator().manual_seed(1))
@@ -75,7 +75,7 @@ def test_generate_is_reproducible_and_well_formed():
 
 
 def test_temperature_zero_is_greedy():
-    model = build_vae(CFG, vocab_size=10, n_props=0).eval()
+    model = build_vae(CFG, 10, n_props=0).eval()
     z = torch.randn(8, 6)
     gen = torch.Generator().manual_seed(0)
     assert torch.equal(
@@ -84,7 +84,7 @@ def test_temperature_zero_is_greedy():
 
 
 def test_per_molecule_losses_average_to_the_mean_and_weights_pick_molecules():
-    model = build_vae(CFG, vocab_size=10, n_props=2).eval()
+    model = build_vae(CFG, 10, n_props=2).eval()
     ids, lengths = _batch()
     props = torch.tensor([[0.5, float("nan")], [1.0, 2.0], [0.0, 0.0], [float("nan")] * 2])
     each = model(Batch(ids, lengths, props), reduction="none", sample_z=False)
@@ -100,7 +100,7 @@ def test_per_molecule_losses_average_to_the_mean_and_weights_pick_molecules():
 
 
 def test_parts_are_passed_in_and_shared_embedding():
-    model = build_vae(CFG, vocab_size=10, n_props=2)
+    model = build_vae(CFG, 10, n_props=2)
     assert model.encoder.embedding is model.decoder.embedding
-    no_head = build_vae(CFG, vocab_size=10, n_props=0)
+    no_head = build_vae(CFG, 10, n_props=0)
     assert no_head.head is None

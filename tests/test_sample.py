@@ -1,9 +1,11 @@
-"""molvae.sample: strict SELFIES sampling and its raw strict rate."""
+"""molvae.sample: strict sampling (unrepaired SELFIES, valid SMILES) and its raw strict rate."""
 
 import selfies as sf
+import torch
 
 from molvae import sample
-from molvae.data.chem import from_selfies, is_strict_selfies, to_selfies
+from molvae.data.chem import from_selfies, is_strict_selfies, to_mol, to_selfies, to_smiles
+from molvae.data.tokens import split_smiles
 
 
 def test_training_selfies_are_strict_and_repaired_strings_are_not():
@@ -31,7 +33,7 @@ def test_strict_sampling_keeps_only_strict_molecules_and_counts_the_rest(tiny_mo
 
 
 def test_strict_sampling_stops_at_its_decode_budget(tiny_model, monkeypatch):
-    monkeypatch.setattr(sample, "is_strict_selfies", lambda text: False)
+    monkeypatch.setattr(sample, "is_strict", lambda text, tokens: False)
     got = sample.sample_molecules(tiny_model, 4, seed=0, strict=True)
     assert got.smiles == [] and got.strict == 0
     assert got.drawn == sample.MAX_DRAWS_PER_MOLECULE * 4
@@ -40,3 +42,29 @@ def test_strict_sampling_stops_at_its_decode_budget(tiny_model, monkeypatch):
 def test_the_strict_check_is_selfies_round_trip():
     text = "[C][C][Branch1][C][O][C]"
     assert is_strict_selfies(text) == (sf.encoder(sf.decoder(text)) == text)
+
+
+def test_a_smiles_model_has_no_grammar_and_decodes_smiles(tiny_smiles_model):
+    vae = tiny_smiles_model
+    assert vae.data_config.tokens == "smiles" and vae.model_config.grammar
+    assert vae.model.grammar is None  # the SELFIES grammar is for SELFIES models only
+    assert {"(", ")", "1", "c", "C"} <= set(vae.vocab.itos)
+    # Token ids of a SMILES become that molecule, canonical; invalid strings become None.
+    ids = [vae.vocab.encode(split_smiles(s)) for s in ["Oc1ccccc1", "C(C"]]
+    rows = torch.tensor([ids[0], ids[1] + [vae.vocab.pad_id] * (len(ids[0]) - len(ids[1]))])
+    assert sample.ids_to_smiles(rows, vae.vocab, "smiles") == ["Oc1ccccc1", None]
+    assert sample.ids_to_smiles(rows, vae.vocab, "selfies") == [None, None]
+
+
+def test_smiles_model_strict_sampling_keeps_valid_molecules_and_counts_the_rest(
+    tiny_smiles_model,
+):
+    got = sample.sample_molecules(tiny_smiles_model, 10, seed=0, strict=True)
+    assert len(got.smiles) == 10 and got.drawn > 10  # most tiny-model decodes are invalid
+    assert all(to_smiles(s) == s for s in got.smiles)  # valid and canonical
+    assert 0 < got.strict_rate < 1 and got.strict == round(got.strict_rate * got.drawn)
+    raw = sample.sample_molecules(tiny_smiles_model, 200, seed=1, strict=False)
+    assert raw.drawn == len(raw.smiles) == 200
+    valid = [s for s in raw.smiles if s is not None]
+    assert len(valid) == raw.strict < 200  # strict is the valid rate; invalid ones are None
+    assert all(to_mol(s) is not None for s in valid)

@@ -1,12 +1,17 @@
-"""molvae.tokens: the SELFIES vocabulary and its ids."""
+"""molvae.tokens: the vocabulary and its ids; the SMILES tokenizer."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import pytest
 
 from molvae.data import chem
-from molvae.data.tokens import BOS, EOS, PAD, SPECIALS, UNK, Vocab
+from molvae.data.tokens import BOS, EOS, PAD, SPECIALS, UNK, Vocab, split_smiles
+
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 TOKENS = ["[O]", "[C]", "[=C]", "[Ring1]", "[C]", "[N]"]
 
@@ -107,5 +112,59 @@ def test_unknown_lists_tokens_not_in_the_vocabulary(vocab):
 
 def test_atom_mask_marks_atoms_only():
     vocab = Vocab(["[C]", "[Branch1]", "[=Ring1]", "[N+1]", "[=O]"])
-    atoms = {t for t, ok in zip(vocab.itos, vocab.atom_mask(), strict=True) if ok}
+    atoms = {t for t, ok in zip(vocab.itos, vocab.atom_mask("selfies"), strict=True) if ok}
     assert atoms == {"[C]", "[N+1]", "[=O]"}
+
+
+def test_smiles_atom_mask_allows_every_atom_and_no_branch_bond_or_ring_bond():
+    atoms = ["C", "c", "N", "n", "O", "S", "F", "Cl", "Br", "I", "[nH]", "[C@@H]", "[N+]", "[O-]"]
+    others = ["(", ")", "1", "9", "%10", "=", "#", "-", "/", "\\", ".", ":"]
+    vocab = Vocab([*atoms, *others])
+    mask = vocab.atom_mask("smiles")
+    assert {t for t, ok in zip(vocab.itos, mask, strict=True) if ok} == set(atoms)
+    assert not mask[: len(SPECIALS)].any()
+
+
+# ---------------------------------------------------------------------------------------------
+# The SMILES tokenizer
+
+
+@pytest.mark.parametrize(
+    ("smiles", "tokens"),
+    [
+        ("CCO", ["C", "C", "O"]),
+        ("ClCBr", ["Cl", "C", "Br"]),  # two-letter halogens are one token
+        ("BrC(Cl)B", ["Br", "C", "(", "Cl", ")", "B"]),  # ... and boron stays B
+        ("c1cc[nH]c1", ["c", "1", "c", "c", "[nH]", "c", "1"]),  # a bracket atom is one token
+        ("C[C@@H](N)O", ["C", "[C@@H]", "(", "N", ")", "O"]),
+        ("C[N+](=O)[O-]", ["C", "[N+]", "(", "=", "O", ")", "[O-]"]),
+        ("[2H]C#N", ["[2H]", "C", "#", "N"]),
+        ("C%10CC%10", ["C", "%10", "C", "C", "%10"]),  # a two-digit ring bond is one token
+        ("C12CC1C2", ["C", "1", "2", "C", "C", "1", "C", "2"]),  # single digits are not
+        ("C/C=C\\C", ["C", "/", "C", "=", "C", "\\", "C"]),
+        ("C.O", ["C", ".", "O"]),
+    ],
+)
+def test_split_smiles_tokens(smiles, tokens):
+    assert split_smiles(smiles) == tuple(tokens)
+
+
+@pytest.mark.parametrize("smiles", ["C*", "*C(=O)O", "C%(100)CC%(100)", "C[NH3+", "CC+", "C@C"])
+def test_split_smiles_refuses_what_does_not_join_back(smiles):
+    assert split_smiles(smiles) is None
+
+
+def test_split_smiles_round_trips_the_moses_test_set():
+    raw = pd.read_csv(DATA / "moses_test_1k.csv")["SMILES"]
+    canonical = [chem.to_smiles(s) for s in raw]
+    assert None not in canonical
+    split = [split_smiles(s) for s in canonical]
+    assert all(t is not None and "".join(t) == s for s, t in zip(canonical, split, strict=True))
+    tokens = {t for toks in split for t in toks}
+    assert {"Cl", "Br", "[nH]"} <= tokens and not {"l", "r", "[", "]"} & tokens
+    # Every token is a bracket atom or at most two characters (Cl, Br, %NN has three).
+    assert all(t.startswith("[") or len(t) <= 2 for t in tokens)
+    # Through a vocabulary and back: the decoded string is the molecule.
+    vocab = Vocab.build(split)
+    ids = vocab.encode(split[0])
+    assert chem.tokens_to_smiles(vocab.decode(ids), "smiles") == canonical[0]

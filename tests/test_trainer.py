@@ -140,3 +140,22 @@ def test_resume_refuses_changed_schedules_unless_forced(moses_smiles, tmp_path):
     t3 = Trainer(ds, ds.subset([]), model_cfg, other_batches, tmp_path / "r", progress=False)
     with pytest.raises(UserError, match="different batch_size"):  # never, even with force
         t3.resume(force=True)
+
+
+def test_validation_decodes_a_smiles_model_as_smiles(tiny_smiles_model, monkeypatch):
+    from molvae.train.validation import validate
+
+    vae = tiny_smiles_model
+    ds, _ = vae.prepare(["Oc1ccccc1", "CCN(CC)CC", "CC(=O)O"])
+    ids, _ = ds.to_padded(vae.vocab)
+    for i in range(len(ds)):
+        # A decoder that reconstructs perfectly: exact_match then only tests reading its tokens.
+        perfect = ids[i : i + 1]
+        monkeypatch.setattr(
+            vae.model, "generate", lambda mu, max_len, greedy, row=perfect: row[:, :max_len]
+        )
+        one, std = ds.subset([i]), vae.standardiser
+        as_smiles = validate(vae.model, one, std, 8, "cpu", vocab=vae.vocab, tokens="smiles")
+        assert as_smiles["exact_match"] == as_smiles["token_match"] == 1.0
+        as_selfies = validate(vae.model, one, std, 8, "cpu", vocab=vae.vocab, tokens="selfies")
+        assert as_selfies["exact_match"] == 0.0 and as_selfies["token_match"] == 1.0

@@ -37,7 +37,7 @@ def evaluate(
         ),
     ] = None,
     strict: Annotated[
-        bool, typer.Option(help="Sample strict (unrepaired) SELFIES only.")
+        bool, typer.Option(help="Sample strict (unrepaired) SELFIES, or valid SMILES, only.")
     ] = default_of(run_evaluation, "strict"),
     n: Annotated[int, typer.Option("-n", help="Molecules to sample.")] = default_of(
         run_evaluation, "n"

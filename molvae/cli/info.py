@@ -13,7 +13,12 @@ def info(model: ModelArg = None) -> None:
     vae = load_model(model)
     console.print(f"[bold]{model or 'bundled model'}[/]")
     console.print(f"model:      {to_dict(vae.model_config)}")
-    console.print(f"vocabulary: {len(vae.vocab)} tokens; max length {vae.max_len - 1}")
+    kind = vae.data_config.tokens.upper()
+    grammar = "on" if vae.model.grammar is not None else "off"
+    console.print(
+        f"vocabulary: {len(vae.vocab)} {kind} tokens; max length {vae.max_len - 1}; "
+        f"SELFIES grammar {grammar}"
+    )
     console.print(f"properties: {', '.join(vae.property_names) or 'none'}")
     n_train = 0 if vae.train_hashes is None else len(vae.train_hashes)
     console.print(f"trained on: {vae.data_source or '?'} ({n_train} molecules)")

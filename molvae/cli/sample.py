@@ -31,7 +31,10 @@ def sample(
     ),
     strict: Annotated[
         bool,
-        typer.Option(help="Keep only molecules whose SELFIES needed no repair (draws until n)."),
+        typer.Option(
+            help="Keep only molecules whose SELFIES needed no repair, or for a SMILES model "
+            "valid SMILES (draws until n)."
+        ),
     ] = default_of(sample_molecules, "strict"),
     where: Annotated[
         list[str] | None,
@@ -89,9 +92,10 @@ def sample(
         f"novel {nov:.3f} (vs. the training set)"
     )
     if len(smiles) < n:
+        keep = "invalid SMILES" if vae.data_config.tokens == "smiles" else "repaired SELFIES"
         console.print(
             f"Only {len(smiles)} of {n} molecules were strict after {sampled.drawn} decodes; "
-            "use --no-strict to keep repaired SELFIES too, or train the model longer."
+            f"use --no-strict to keep {keep} too, or train the model longer."
         )
 
 

@@ -31,7 +31,16 @@ def train(
     max_molecules: Annotated[
         int | None, typer.Option(help="Use a random sample of N rows.")
     ] = None,
-    max_tokens: Annotated[int, typer.Option(help="Reject longer SELFIES.")] = _DATA.max_tokens,
+    max_tokens: Annotated[
+        int, typer.Option(help="Reject molecules with more tokens.")
+    ] = _DATA.max_tokens,
+    tokens: Annotated[
+        str,
+        typer.Option(
+            help="selfies (every decode is a molecule) or smiles (the reference arm; a decode "
+            "RDKit cannot parse counts as invalid)."
+        ),
+    ] = _DATA.tokens,
     val_fraction: Annotated[float, typer.Option(help="Held-out fraction.")] = _DATA.val_fraction,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/last.pt.")] = False,
     force: Annotated[
@@ -52,6 +61,7 @@ def train(
         properties=split_list(properties),
         max_molecules=max_molecules,
         max_tokens=max_tokens,
+        tokens=tokens,
         val_fraction=val_fraction,
         seed=seed,
         n_jobs=jobs,

@@ -1,5 +1,6 @@
-"""The on-disk cache of cleaned, tokenised datasets, keyed by the input's content and the
-clean-up options, so a second run on the same file skips clean-up entirely."""
+"""The on-disk cache of cleaned, tokenised datasets, keyed by the input's content, the clean-up
+options and the representation (SELFIES or SMILES tokens), so a second run on the same file
+skips clean-up entirely."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ CLEAN_VERSION = 2
 
 def cache_file(table: Table, path: Path | None, cfg: DataConfig, drop_duplicates: bool) -> Path:
     """Where the cleaned form of ``table`` is cached: a file named by everything that shapes
-    it (the input's content, the clean-up options, de-duplication and :data:`CLEAN_VERSION`)."""
+    it (the input's content, the clean-up options and tokens (``DataConfig.cleaning_key``),
+    de-duplication and :data:`CLEAN_VERSION`)."""
     key = hashlib.sha256(
         json.dumps(
             [content_hash(table, path), cfg.cleaning_key(), drop_duplicates, CLEAN_VERSION],

@@ -1,4 +1,4 @@
-"""RDKit and SELFIES wrappers: parse, clean, canonicalise, encode, fingerprint.
+"""RDKit and SELFIES wrappers: parse, clean, canonicalise, tokenise, decode, fingerprint.
 
 Conventions (after datamol): functions are named ``to_*``/``from_*``, accept a SMILES string or
 an RDKit ``Mol``, and return ``None`` on failure instead of raising; callers count failures.
@@ -18,12 +18,14 @@ from rdkit.Chem import rdFingerprintGenerator
 from rdkit.Chem.MolStandardize import rdMolStandardize
 
 from molvae.config import DataConfig
+from molvae.data.tokens import split_smiles
 
 # Reasons a row is not used; the rejects file uses exactly these strings.
 EMPTY = "empty"
 UNPARSEABLE = "unparseable"
 UNSUPPORTED_ELEMENT = "unsupported element"
 UNSUPPORTED_SELFIES = "unsupported by SELFIES"
+UNSUPPORTED_SMILES = "unsupported by the SMILES tokenizer"
 TOO_LONG = "too long"
 DUPLICATE = "duplicate"
 BAD_PROPERTY = "bad property value"
@@ -116,6 +118,22 @@ def is_strict_selfies(selfies: str) -> bool:
         return False
 
 
+def is_strict(text: str, tokens: str) -> bool:
+    """Whether a model's decoded string is a molecule as written: for ``selfies`` a strict
+    SELFIES (:func:`is_strict_selfies`), for ``smiles`` a SMILES that RDKit parses."""
+    return to_mol(text) is not None if tokens == "smiles" else is_strict_selfies(text)
+
+
+def tokens_to_smiles(text: str, tokens: str, strict: bool = False) -> str | None:
+    """Canonical SMILES of a model's decoded string (``tokens``: ``selfies`` or ``smiles``, as
+    ``DataConfig.tokens``), the one place a decode becomes a molecule; ``None`` for a SMILES
+    RDKit cannot parse (invalid, as MOSES counts it), a SELFIES that decodes to nothing, or,
+    with ``strict``, a SELFIES that needed repair."""
+    if tokens == "smiles":
+        return to_smiles(text)
+    return None if strict and not is_strict_selfies(text) else from_selfies(text)
+
+
 @dataclass(frozen=True)
 class CleanOptions:
     """The clean-up steps :func:`clean` applies (see :class:`molvae.config.DataConfig`)."""
@@ -126,6 +144,7 @@ class CleanOptions:
     allowed_elements: frozenset[str] | None = None
     max_heavy_atoms: int | None = None
     max_tokens: int | None = None
+    tokens: str = "selfies"
 
     @classmethod
     def from_config(cls, cfg: DataConfig) -> CleanOptions:
@@ -137,6 +156,7 @@ class CleanOptions:
             allowed_elements=frozenset(cfg.allowed_elements) if cfg.allowed_elements else None,
             max_heavy_atoms=cfg.max_heavy_atoms,
             max_tokens=cfg.max_tokens,
+            tokens=cfg.tokens,
         )
 
 
@@ -192,7 +212,7 @@ class CleanResult:
 
     Attributes:
         smiles: The canonical SMILES, or ``None`` when the input was rejected.
-        tokens: Its SELFIES tokens (empty when rejected).
+        tokens: Its tokens, SELFIES or SMILES as the options say (empty when rejected).
         reason: Why it was rejected (one of this module's reason strings); ``""`` when kept.
     """
 
@@ -210,15 +230,15 @@ class CleanResult:
 
 
 def clean(smiles: object, opts: CleanOptions) -> CleanResult:
-    """Clean one input SMILES and tokenise it as SELFIES.
+    """Clean one input SMILES and tokenise its canonical form (as SELFIES or SMILES).
 
     Args:
         smiles: The raw cell from the input file (may be empty, NaN or not a string).
         opts: Clean-up steps and limits.
 
     Returns:
-        The canonical SMILES and its SELFIES tokens, or the reason (one of this module's
-        reason strings) the input was rejected.
+        The canonical SMILES and its tokens, or the reason (one of this module's reason
+        strings) the input was rejected.
     """
     if not isinstance(smiles, str) or not smiles.strip():
         return CleanResult.rejected(EMPTY)
@@ -230,22 +250,27 @@ def clean(smiles: object, opts: CleanOptions) -> CleanResult:
             mol, atoms = _standardise(mol, opts)
         except Exception:  # RDKit raises assorted errors on odd valences
             return CleanResult.rejected(UNPARSEABLE)
+        unsupported = UNSUPPORTED_SMILES if opts.tokens == "smiles" else UNSUPPORTED_SELFIES
         if atoms.dummy:
-            return CleanResult.rejected(UNSUPPORTED_SELFIES)  # '*' / R-group attachment points
+            return CleanResult.rejected(unsupported)  # '*' / R-group attachment points
         if opts.allowed_elements is not None and not atoms.elements <= opts.allowed_elements:
             return CleanResult.rejected(UNSUPPORTED_ELEMENT)
         if opts.max_heavy_atoms is not None and mol.GetNumHeavyAtoms() > opts.max_heavy_atoms:
             return CleanResult.rejected(TOO_LONG)
         can = Chem.MolToSmiles(mol)
-    selfies = to_selfies(can)
-    if selfies is None:
-        return CleanResult.rejected(UNSUPPORTED_SELFIES)
-    tokens = tuple(sf.split_selfies(selfies))
+    tokens = _tokenise(can, opts.tokens)
     if not tokens:
-        return CleanResult.rejected(UNSUPPORTED_SELFIES)
+        return CleanResult.rejected(unsupported)
     if opts.max_tokens is not None and len(tokens) > opts.max_tokens:
         return CleanResult.rejected(TOO_LONG)
     return CleanResult(can, tokens)
+
+
+def _tokenise(smiles: str, tokens: str) -> tuple[str, ...] | None:
+    if tokens == "smiles":
+        return split_smiles(smiles)
+    selfies = to_selfies(smiles)
+    return None if selfies is None else tuple(sf.split_selfies(selfies))
 
 
 @functools.lru_cache(maxsize=8)

@@ -25,7 +25,7 @@ class MolDataset:
 
     Attributes:
         smiles: Canonical SMILES, one per molecule.
-        tokens: SELFIES token ids in ``vocab``, all molecules concatenated.
+        tokens: Token ids in ``vocab``, all molecules concatenated.
         offsets: ``tokens[offsets[i]:offsets[i + 1]]`` are molecule ``i``'s tokens.
         vocab: The vocabulary the ids refer to.
         properties: `n x p` float array of targets (``nan`` where a value is missing).
@@ -53,7 +53,7 @@ class MolDataset:
 
     @property
     def lengths(self) -> np.ndarray:
-        """Number of SELFIES tokens of each molecule (without ``<eos>``)."""
+        """Number of tokens of each molecule (without ``<eos>``)."""
         return np.diff(self.offsets)
 
     def token_ids(self, i: int) -> np.ndarray:

@@ -1,10 +1,11 @@
 """From a SMILES table to a cleaned, tokenised, cached dataset, with a rejects report.
 
 ``load_dataset`` reads a ``.csv``/``.tsv``/``.smi`` file (optionally gzipped) or a DataFrame,
-cleans every SMILES with RDKit, encodes it as SELFIES in parallel processes, computes the
-requested properties, drops duplicates and caches the result on disk keyed by the input's
-content and the clean-up options (see :mod:`molvae.data.cache`). Every row that is not used is
-counted by reason and listed in a rejects CSV.
+cleans every SMILES with RDKit, tokenises it (SELFIES or SMILES, ``DataConfig.tokens``) in
+parallel processes, computes the requested properties, drops duplicates and caches the result
+on disk keyed by the input's content, the clean-up options and the tokens (see
+:mod:`molvae.data.cache`). Every row that is not used is counted by reason and listed in a
+rejects CSV.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
-"""SELFIES vocabulary: build it from data, map tokens to ids and back, save it with a model."""
+"""Token vocabularies (SELFIES or SMILES): build one from data, map tokens to ids and back,
+save it with a model; and the SMILES tokenizer."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -9,9 +11,24 @@ import numpy as np
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIALS = (PAD, BOS, EOS, UNK)
 
+#: One SMILES token, as molecular transformers split SMILES (Schwaller et al. 2019): a bracket
+#: atom, ``Br``/``Cl``, a two-digit ring bond ``%NN``, or one character of the organic-subset
+#: atoms, bonds, branches, ring bonds and ``.``. Anything else (``*``, ``%(NNN)``) matches
+#: nothing, so :func:`split_smiles` refuses it.
+SMILES_TOKEN = re.compile(r"\[[^\[\]]+\]|Br|Cl|%\d\d|[BCNOPSFIbcnops()=#$:/\\.\-\d]")
+#: SMILES tokens that cannot start a string: branches, bonds, ring bonds, ``.``.
+_SMILES_NOT_FIRST = re.compile(r"[()=#$:/\\.\-%\d]")
+
+
+def split_smiles(smiles: str) -> tuple[str, ...] | None:
+    """The tokens of a SMILES string (see :data:`SMILES_TOKEN`), or ``None`` when they do not
+    join back to exactly ``smiles`` (a character no token covers)."""
+    tokens = tuple(SMILES_TOKEN.findall(smiles))
+    return tokens if "".join(tokens) == smiles else None
+
 
 class Vocab:
-    """A SELFIES token vocabulary with four special tokens.
+    """A token vocabulary (SELFIES or SMILES tokens) with four special tokens.
 
     Ids 0-3 are ``<pad>``, ``<bos>``, ``<eos>`` and ``<unk>`` (``<unk>`` is only ever a decoder
     input, used by word dropout; it is never a training target). Real tokens follow in sorted
@@ -52,7 +69,7 @@ class Vocab:
         return [self.stoi[t] for t in tokens] + [self.eos_id]
 
     def decode(self, ids: Iterable[int]) -> str:
-        """The SELFIES string of ``ids``, stopping at the first ``<eos>``; specials skipped."""
+        """The token string of ``ids``, stopping at the first ``<eos>``; specials skipped."""
         out = []
         for i in ids:
             i = int(i)
@@ -62,12 +79,21 @@ class Vocab:
                 out.append(self.itos[i])
         return "".join(out)
 
-    def atom_mask(self) -> np.ndarray:
-        """Which ids are atom tokens (not specials, branches or ring closures).
+    def atom_mask(self, tokens: str) -> np.ndarray:
+        """Which ids are atom tokens, the tokens a ``tokens`` string (``selfies`` or ``smiles``)
+        may start with: not specials, and not SELFIES branches and ring closures, nor SMILES
+        branches, bonds and ring bonds.
 
         A SELFIES string that starts with an atom always decodes to a molecule, so generation
-        starts with one of these.
+        without the grammar starts with one of these.
         """
+        if tokens == "smiles":
+            return np.array(
+                [
+                    i >= len(SPECIALS) and not _SMILES_NOT_FIRST.match(t)
+                    for i, t in enumerate(self.itos)
+                ]
+            )
         return np.array(
             [
                 i >= len(SPECIALS) and "Branch" not in t and "Ring" not in t

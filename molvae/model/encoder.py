@@ -1,4 +1,4 @@
-"""Bidirectional GRU encoder: SELFIES token ids -> the parameters of q(z | x)."""
+"""Bidirectional GRU encoder: token ids -> the parameters of q(z | x)."""
 
 from __future__ import annotations
 

@@ -8,8 +8,9 @@ from typing import Literal
 import torch
 from torch import nn
 
-from molvae.config import ModelConfig
+from molvae.config import DataConfig, ModelConfig
 from molvae.data.dataset import Batch
+from molvae.data.grammar import FEATURE_SIZES, SelfiesGrammar
 from molvae.data.tokens import Vocab
 from molvae.model.decoder import GRUDecoder
 from molvae.model.encoder import GRUEncoder
@@ -40,19 +41,28 @@ class VAEOutput:
 
 
 class VAE(nn.Module):
-    """SELFIES VAE: ``encoder(x) -> q(z|x)``, ``decoder(z) -> p(x|z)``, ``head(mu) -> y``.
+    """SELFIES or SMILES VAE: ``encoder(x) -> q(z|x)``, ``decoder(z) -> p(x|z)``, ``head(mu) -> y``.
 
     Args:
         encoder: Maps token ids to ``(mu, logvar)``.
         decoder: Maps z and input ids to logits.
         head: Property predictor on ``mu``, or ``None``.
+        grammar: The SELFIES derivation rules, for a decoder that reads the derivation state;
+            tokens that SELFIES would have to repair are then masked, in training and decoding.
     """
 
-    def __init__(self, encoder: GRUEncoder, decoder: GRUDecoder, head: PropertyHead | None):
+    def __init__(
+        self,
+        encoder: GRUEncoder,
+        decoder: GRUDecoder,
+        head: PropertyHead | None,
+        grammar: SelfiesGrammar | None = None,
+    ):
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
         self.head = head
+        self.grammar = grammar
 
     @property
     def latent_dim(self) -> int:
@@ -96,7 +106,18 @@ class VAE(nn.Module):
             drop = torch.rand(inputs.shape, device=ids.device) < word_dropout
             drop[:, 0] = False
             inputs = inputs.masked_fill(drop & (inputs != Vocab.pad_id), Vocab.unk_id)
-        logits = self.decoder(inputs, z, sched_sampling=sched_sampling, tau=tau)
+        if self.grammar is None:
+            logits = self.decoder(inputs, z, sched_sampling=sched_sampling, tau=tau)
+        else:
+            state, rows = self.grammar.annotate(ids.cpu().numpy())  # (B, T, F), (B, T)
+            state = torch.from_numpy(state).to(ids.device)
+            allowed = self.grammar.mask_table()[torch.from_numpy(rows)].to(ids.device)
+            # The target always stays possible, so an odd training string costs a finite loss.
+            allowed.scatter_(2, ids.unsqueeze(2), True)  # (B, T, V)
+            logits = self.decoder(
+                inputs, z, sched_sampling=sched_sampling, tau=tau, state=state, allowed=allowed
+            )
+            logits = logits.masked_fill(~allowed, -torch.inf)
         props = self.head(mu) if self.head is not None else None
         nll, kl = elbo_terms(logits, ids, mu, logvar)  # (B,), (B, Z)
         sq_err = n_known = None
@@ -157,18 +178,26 @@ class VAE(nn.Module):
         if temperature < 0:
             raise ValueError(f"temperature must not be negative, got {temperature}")
         greedy = greedy or temperature == 0
-        dec = self.decoder
+        dec, grammar = self.decoder, self.grammar
         n = z.shape[0]
         out = torch.full((n, max_len), Vocab.eos_id, dtype=torch.long, device=z.device)
         tok = torch.full((n,), Vocab.bos_id, dtype=torch.long, device=z.device)
         h = dec.init_hidden(z)  # (L, B, H)
-        table, z_part = dec.generation_cache(z)
+        cache = dec.generation_cache(z)
         rows = torch.arange(n, device=z.device)  # molecules still being decoded
+        derivations = None if grammar is None else [grammar.start(max_len - 1) for _ in range(n)]
         for t in range(max_len):
-            logits, h = dec.fast_step(tok, (table, z_part), h)  # (b, V)
+            state = allowed = None
+            if derivations is not None:
+                state = torch.tensor([grammar.features(d) for d in derivations], device=z.device)
+                mask_rows = torch.tensor([grammar.mask_id(d) for d in derivations])
+                allowed = grammar.mask_table()[mask_rows].to(z.device)  # (b, V)
+            logits, h = dec.fast_step(tok, cache, h, state)  # (b, V)
             logits[:, : Vocab.eos_id] = -torch.inf  # never <pad> or <bos>
             logits[:, Vocab.unk_id] = -torch.inf
-            if t == 0:
+            if allowed is not None:
+                logits = logits.masked_fill(~allowed, -torch.inf)
+            elif t == 0:
                 logits[:, Vocab.eos_id] = -torch.inf  # at least one real token
                 if first_tokens is not None:
                     logits[:, ~first_tokens.to(logits.device)] = -torch.inf
@@ -179,18 +208,38 @@ class VAE(nn.Module):
                 noise = -torch.log(-torch.log(u + _EPS) + _EPS)
                 tok = (logits.float() / temperature + noise).argmax(dim=-1)
             out[rows, t] = tok
+            if derivations is not None:
+                for d, k in zip(derivations, tok.tolist(), strict=True):
+                    grammar.step(d, k)
             going = tok != Vocab.eos_id
             if not bool(going.all()):  # drop finished molecules from the batch
-                rows, tok, z_part, h = rows[going], tok[going], z_part[going], h[:, going]
+                rows, tok, h = rows[going], tok[going], h[:, going]
+                cache = (cache[0], cache[1][going], *cache[2:])
+                if derivations is not None:
+                    derivations = [d for d, g in zip(derivations, going.tolist(), strict=True) if g]
                 if rows.numel() == 0:
                     break
         return out
 
 
-def build_vae(cfg: ModelConfig, vocab_size: int, n_props: int) -> VAE:
-    """Assemble a VAE from its parts as ``cfg`` describes."""
+def build_vae(
+    cfg: ModelConfig, vocab: Vocab | int, n_props: int, tokens: str = DataConfig.tokens
+) -> VAE:
+    """Assemble a VAE from its parts as ``cfg`` describes. For a SELFIES model (``tokens``)
+    given the :class:`Vocab` (not only its size) and ``cfg.grammar``, the decoder reads the
+    SELFIES derivation state and decodes strictly; a SMILES model never has the grammar."""
+    selfies_grammar = cfg.grammar and tokens == "selfies" and isinstance(vocab, Vocab)
+    grammar = SelfiesGrammar(vocab) if selfies_grammar else None
+    vocab_size = len(vocab) if isinstance(vocab, Vocab) else vocab
     embedding = nn.Embedding(vocab_size, cfg.embed_dim, padding_idx=Vocab.pad_id)
     encoder = GRUEncoder(embedding, cfg.enc_hidden, cfg.enc_layers, cfg.latent_dim, cfg.dropout)
-    decoder = GRUDecoder(embedding, cfg.dec_hidden, cfg.dec_layers, cfg.latent_dim, cfg.dropout)
+    decoder = GRUDecoder(
+        embedding,
+        cfg.dec_hidden,
+        cfg.dec_layers,
+        cfg.latent_dim,
+        cfg.dropout,
+        state_sizes=FEATURE_SIZES if grammar is not None else None,
+    )
     head = PropertyHead(cfg.latent_dim, cfg.prop_hidden, n_props, cfg.dropout) if n_props else None
-    return VAE(encoder, decoder, head)
+    return VAE(encoder, decoder, head, grammar)

@@ -58,7 +58,7 @@ def decode_new(
         constraints: What a molecule must satisfy to be scored.
         seed: Base seed of the stochastic retries.
         strict: Count a SELFIES string that had to be repaired as no decode (retried, then
-            turned away as ``no strict decode``), as a SMILES model's syntax errors would be.
+            turned away as ``no strict decode``), as a SMILES model's syntax errors always are.
 
     Returns:
         The sorted candidates; one molecule decoded twice in the batch is scored once.

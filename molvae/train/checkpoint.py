@@ -140,6 +140,11 @@ def check_resume(path: Path, prev: ModelState, new: ModelState, force: bool = Fa
         UserError: Other data, model, properties, batch order or validation split; or, unless
             ``force``, other schedule settings (:data:`SCHEDULE_FIELDS`).
     """
+    if prev.data_config.tokens != new.data_config.tokens:
+        raise UserError(
+            f"{path} is a {prev.data_config.tokens.upper()} model; resume it with --tokens "
+            f"{prev.data_config.tokens}, or use a new --out folder."
+        )
     if prev.vocab != new.vocab:
         raise UserError(
             f"{path} was trained on a different dataset (its vocabulary differs); "

@@ -65,8 +65,7 @@ def train_step(
     """
     for group in opt.param_groups:
         group["lr"] = lr
-    device_type = batch.ids.device.type
-    with torch.autocast(device_type, dtype=torch.bfloat16, enabled=amp):
+    with torch.autocast(batch.ids.device.type, dtype=torch.bfloat16, enabled=amp):
         out = net(
             batch,
             free_bits=cfg.free_bits,
@@ -74,9 +73,8 @@ def train_step(
             sched_sampling=linear_ramp(progress, 1.0, 0.0, cfg.sched_sampling),
             tau=linear_ramp(progress, 1.0, cfg.gumbel_tau_start, cfg.gumbel_tau_end),
         )
-    loss = out.recon_loss + beta * out.kl_loss
-    if out.prop_loss is not None:
-        loss = loss + cfg.prop_weight * out.prop_loss
+    prop = 0.0 if out.prop_loss is None else out.prop_loss
+    loss = out.recon_loss + beta * out.kl_loss + cfg.prop_weight * prop
     opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
@@ -85,7 +83,7 @@ def train_step(
         "loss": float(loss.detach()),
         "recon": float(out.recon_loss.detach()),
         "kl": float(out.kl_dims.detach().sum()),
-        "prop": 0.0 if out.prop_loss is None else float(out.prop_loss.detach()),
+        "prop": float(prop),
         "beta": beta,
     }
 
@@ -134,7 +132,10 @@ class Trainer:
         props = self.std.transform(train_ds.properties) if train_ds.property_names else None
         self.props = torch.from_numpy(props.astype(np.float32)) if props is not None else None
         torch.manual_seed(train_cfg.seed)
-        self.model = build_vae(model_cfg, len(self.vocab), len(train_ds.property_names))
+        n_props = len(train_ds.property_names)
+        self.model = build_vae(model_cfg, self.vocab, n_props, self.data_cfg.tokens)
+        if self.model.grammar is not None:  # derive every molecule once, on every core
+            self.model.grammar.precompute(self.ids.numpy(), self.data_cfg.n_jobs or os.cpu_count())
         self.model.to(self.device)
         self.net = distributed.wrap(self.model, self.device, self.dist, train_cfg.compile)
         # bf16 autocast on GPUs (the GRUs, matmuls and losses); full precision on CPU.
@@ -143,9 +144,7 @@ class Trainer:
         self.n_batches = len(self._epoch_batches(0))
         self.total_steps = self.n_batches * train_cfg.epochs
         self.annealer = KLAnnealer.from_config(train_cfg, self.total_steps)
-        self.step = 0
-        self.epoch = 0
-        self.batch_pos = 0
+        self.step = self.epoch = self.batch_pos = 0
         self.best_val = math.inf
         self.history: list[dict[str, Any]] = []
         self._train_hashes = checkpoint.smiles_hashes(train_ds.smiles)
@@ -284,6 +283,7 @@ class Trainer:
             batch_size=max(self.cfg.batch_size, MIN_VAL_BATCH),
             device=self.device,
             seed=self.cfg.seed,
+            tokens=self.data_cfg.tokens,
         )
         metrics = {"epoch": self.epoch + 1, "step": self.step, **metrics}
         self.history.append(metrics)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from molvae.config import DataConfig
 from molvae.data.dataset import MolDataset, Standardiser, make_batch
 from molvae.data.tokens import Vocab
 from molvae.files import atomic_write
@@ -30,6 +31,7 @@ def validate(
     exact_limit: int = EXACT_MATCH_LIMIT,
     seed: int = 0,
     vocab: Vocab | None = None,
+    tokens: str = DataConfig.tokens,
 ) -> dict[str, float]:
     """Validation metrics, decoding from the posterior mean (deterministic).
 
@@ -42,6 +44,7 @@ def validate(
         exact_limit: Greedy reconstruction is checked on a random sample of this many.
         seed: Seed of that sample.
         vocab: The model's vocabulary, when it is not the dataset's own.
+        tokens: The model's representation, ``selfies`` or ``smiles`` (``DataConfig.tokens``).
 
     Returns:
         ``recon_loss``, ``kl_loss`` (unweighted), ``token_acc``, ``exact_match`` (greedy decode
@@ -76,7 +79,7 @@ def validate(
             gen = model.generate(mu, max_len=batch.ids.shape[1], greedy=True)  # (b, T)
             want, keep = batch.ids[rows], mask[rows]
             same_tokens += int(((gen == want) | ~keep).all(dim=1).sum())
-            decoded = ids_to_smiles(gen.cpu(), vocab)
+            decoded = ids_to_smiles(gen.cpu(), vocab, tokens)
             same_smiles += sum(ds.smiles[idx[r]] == s for r, s in zip(rows, decoded, strict=True))
         mus.append(out.mu.float().cpu())
         if out.props is not None:

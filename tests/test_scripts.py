@@ -1,0 +1,58 @@
+"""The one-command recipes in scripts/, run at toy size on the CPU."""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+
+
+@pytest.mark.slow
+def test_train_bundled_script_trains_exports_and_evaluates(tmp_path):
+    env = {
+        **os.environ,
+        "MOLVAE_DATA": str(ROOT / "data" / "moses_train_2k.csv"),
+        "MOLVAE_TEST": str(ROOT / "data" / "moses_test_1k.csv"),
+        "MOLVAE_PRESET": "tiny",
+        "MOLVAE_EPOCHS": "1",
+        "MOLVAE_DEVICE": "cpu",
+        "MOLVAE_EVAL_N": "50",
+        "MOLVAE_N_REFERENCE": "200",
+        "OMP_NUM_THREADS": "1",
+    }
+    out = tmp_path / "run"
+    done = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "train_bundled.sh"), str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert (out / "molvae_moses.pt").exists() and (out / "reference.csv").exists()
+    result = json.loads((out / "evaluate.json").read_text())
+    assert 0.0 <= result["strict"] <= 1.0 and result["valid"] == 1.0
+    timings = json.loads((out / "timings.json").read_text())
+    assert timings["epochs"] == 1 and timings["train_s"] >= 0
+
+
+def test_train_bundled_script_refuses_without_cuda(tmp_path):
+    pytest.importorskip("torch")
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    done = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "train_bundled.sh"), str(tmp_path / "x")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "MOLVAE_DEVICE": "cuda"},
+    )
+    assert done.returncode == 1
+    assert "No CUDA device" in done.stderr and not (tmp_path / "x").exists()
