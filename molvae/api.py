@@ -5,6 +5,8 @@ Train one with :func:`molvae.train`."""
 from __future__ import annotations
 
 import os
+import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ import pandas as pd
 import torch
 
 from molvae import anomaly, latent, tabular
+from molvae.conditional import MIN_SIMILARITY, sample_where
 from molvae.data.dataset import MolDataset, make_batch
 from molvae.errors import UserError
 from molvae.sample import decode_latents, fit_prior, sample_molecules
@@ -149,14 +152,18 @@ class MolVAE(ModelState):
     def sample(
         self,
         n: int,
-        temperature: float = 1.0,
+        temperature: float | None = None,
         seed: int | None = None,
         progress: bool = False,
         prior: str = "auto",
         strict: bool = True,
-    ) -> list[str | None]:
+        where: Mapping[str, tuple[float | None, float | None]] | Sequence[str] | None = None,
+        similar_to: str | None = None,
+        min_similarity: float = MIN_SIMILARITY,
+        budget: int | None = None,
+    ) -> list[str | None] | pd.DataFrame:
         """Sample ``n`` molecules: z from the prior, tokens drawn at ``temperature`` (``0``:
-        the most likely token at each step).
+        the most likely token at each step; default 1, or 0 with ``where``/``similar_to``).
 
         Args:
             prior: ``standard`` draws z from N(0, I), the VAE's prior. ``fitted`` draws it from
@@ -168,8 +175,41 @@ class MolVAE(ModelState):
                 SELFIES repairing the string, or for a SMILES model from valid SMILES (see
                 :func:`molvae.sample.sample_molecules`, which also reports the raw strict
                 rate). ``False``: every decode, repaired or not (``None`` where no molecule).
+                Conditional sampling is always strict.
+            where: Property windows, e.g. ``{"logp": (2, 3), "qed": (0.6, None)}`` (``None``
+                leaves a side open) or ``["logp=2..3", "qed>=0.6"]``: sample conditionally,
+                guided by the property head, and return only molecules whose RDKit-computed
+                properties are inside (see :func:`molvae.conditional.sample_where`).
+            similar_to: A reference SMILES: also require Tanimoto similarity
+                >= ``min_similarity`` to it.
+            budget: Most decodes for conditional sampling (default 100 per molecule).
+
+        Returns:
+            Unconditionally, ``n`` SMILES. Conditionally, a DataFrame of at most ``n`` verified
+            molecules with their computed properties (and ``similarity``); ``frame.attrs``
+            holds ``hit_rate`` (verified / decoded), ``decoded`` and ``uniqueness``. A warning
+            says so when fewer than ``n`` were found within the budget.
         """
-        return sample_molecules(self, n, temperature, seed, prior, strict, progress).smiles
+        if where is None and similar_to is None:
+            temp = 1.0 if temperature is None else temperature
+            return sample_molecules(self, n, temp, seed, prior, strict, progress).smiles
+        got = sample_where(
+            self,
+            n,
+            where,
+            similar_to,
+            min_similarity,
+            budget,
+            0.0 if temperature is None else temperature,
+            seed,
+            prior,
+            progress,
+        )
+        frame = got.frame
+        frame.attrs.update(hit_rate=got.hit_rate, decoded=got.decoded, uniqueness=got.uniqueness)
+        if got.shortfall():
+            warnings.warn(got.shortfall(), stacklevel=2)
+        return frame
 
     def _generator(self, seed: int | None) -> torch.Generator | None:
         """A seeded generator on the model's device (CUDA sampling needs a CUDA generator)."""

@@ -70,6 +70,45 @@ def pareto_front(frame: pd.DataFrame, x: str, y: str, front: np.ndarray, title: 
     return fig
 
 
+def window_scatter(
+    series: dict[str, pd.DataFrame],
+    x: str,
+    y: str,
+    box: dict[str, tuple[float | None, float | None]],
+    title: str = "",
+    ax=None,
+) -> Figure | None:
+    """Molecules of each series (a frame with columns ``x`` and ``y``) as a 2-D property scatter,
+    the first series in grey behind the others, with the target window ``box`` drawn
+    (``{"logp": (2, 3), "qed": (0.6, None)}``; an open side or an unbounded axis runs to the
+    plot's edge). Draws into ``ax`` if given (returns ``None``), else into a new figure."""
+    from matplotlib.patches import Rectangle
+
+    fig = None
+    if ax is None:
+        fig = Figure(figsize=(5, 4.5))
+        ax = fig.subplots()
+    for i, (label, frame) in enumerate(series.items()):
+        style = {"color": "0.7", "s": 5} if i == 0 else {"color": f"C{i - 1}", "s": 9}
+        ax.scatter(frame[x], frame[y], alpha=0.7, label=f"{label} ({len(frame)})", **style)
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    bx, by = box.get(x, (None, None)), box.get(y, (None, None))
+    lo_x, hi_x = (x0 if bx[0] is None else bx[0]), (x1 if bx[1] is None else bx[1])
+    lo_y, hi_y = (y0 if by[0] is None else by[0]), (y1 if by[1] is None else by[1])
+    ax.add_patch(
+        Rectangle((lo_x, lo_y), hi_x - lo_x, hi_y - lo_y, fill=False, ec="k", ls="--", lw=1.2)
+    )
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="best")
+    if fig is not None:
+        fig.tight_layout()
+    return fig
+
+
 def molecule_grid(
     smiles: Sequence[str | None],
     legends: Sequence[str] | None = None,

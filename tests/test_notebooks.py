@@ -9,7 +9,7 @@ import pytest
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9]*.ipynb"))
 
 
-def test_all_five_notebooks_are_here():
+def test_all_six_notebooks_are_here():
     names = [p.stem for p in NOTEBOOKS]
     assert names == [
         "01_quickstart",
@@ -17,6 +17,7 @@ def test_all_five_notebooks_are_here():
         "03_optimize",
         "04_beta_tradeoff",
         "05_anomaly",
+        "06_conditional",
     ]
 
 

@@ -1,4 +1,4 @@
-"""``molvae sample``: molecules from the prior."""
+"""``molvae sample``: molecules from the prior, or inside property windows (``--where``)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pandas as pd
 import typer
 
 from molvae.cli.common import ModelArg, default_of, load_model
+from molvae.conditional import sample_where
 from molvae.progress import console
 from molvae.sample import sample_molecules
 
@@ -21,8 +22,9 @@ def sample(
         Path | None, typer.Option("-o", "--output", help="CSV to write (default: stdout).")
     ] = None,
     temperature: Annotated[
-        float, typer.Option(help="Sampling temperature (0: greedy).")
-    ] = default_of(sample_molecules, "temperature"),
+        float | None,
+        typer.Option(help="Sampling temperature (0: greedy). Default: 1, or 0 with --where."),
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
     prior: Annotated[str, typer.Option(help="auto, standard (N(0, I)) or fitted.")] = default_of(
         sample_molecules, "prior"
@@ -34,18 +36,54 @@ def sample(
             "valid SMILES (draws until n)."
         ),
     ] = default_of(sample_molecules, "strict"),
+    where: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--where",
+            help="A property window, repeatable: name=lo..hi, name>=x or name<=x "
+            "(e.g. --where logp=2..3 --where qed>=0.6). Only verified molecules are written.",
+        ),
+    ] = None,
+    similar_to: Annotated[
+        str | None, typer.Option(help="Also require similarity to this SMILES.")
+    ] = None,
+    min_similarity: Annotated[
+        float, typer.Option(help="Least Tanimoto similarity to --similar-to.")
+    ] = default_of(sample_where, "min_similarity"),
+    budget: Annotated[
+        int | None,
+        typer.Option(help="Most decodes with --where / --similar-to (default: 100 per molecule)."),
+    ] = None,
 ) -> None:
-    """Sample molecules from the prior; prints valid / strict / unique / novel fractions."""
+    """Sample molecules from the prior; prints valid / strict / unique / novel fractions.
+
+    With --where (and/or --similar-to), sample inside property windows guided by the property
+    head; every molecule written is checked with RDKit and listed with its computed properties.
+    """
+    vae = load_model(model)
+    if where or similar_to:
+        if temperature is None:
+            temperature = default_of(sample_where, "temperature")
+        got = sample_where(
+            vae, n, where, similar_to, min_similarity, budget, temperature, seed, prior, True
+        )
+        _write(got.frame, output)
+        console.print(
+            f"{len(got.frame)} molecules in {got.windows}{f' -> {output}' if output else ''}: "
+            f"hit rate {got.hit_rate:.3f} ({got.verified} verified of {got.decoded} decodes), "
+            f"uniqueness {got.uniqueness:.3f}"
+        )
+        if got.shortfall():
+            console.print(got.shortfall())
+            raise typer.Exit(1)
+        return
     from molvae.metrics import fraction_unique, fraction_valid, novelty
 
-    vae = load_model(model)
+    if temperature is None:
+        temperature = default_of(sample_molecules, "temperature")
     sampled = sample_molecules(vae, n, temperature, seed, prior, strict, progress=True)
     smiles = sampled.smiles
-    frame = pd.DataFrame({"smiles": [s or "" for s in smiles]})
-    if output is not None:
-        frame.to_csv(output, index=False)
-    else:
-        sys.stdout.write("\n".join(frame["smiles"]) + "\n")
+    _write(pd.DataFrame({"smiles": [s or "" for s in smiles]}), output)
     nov = novelty(smiles, vae.in_training_set) if vae.train_hashes is not None else float("nan")
     console.print(
         f"{len(smiles)} sampled{f' -> {output}' if output else ''}: "
@@ -59,3 +97,14 @@ def sample(
             f"Only {len(smiles)} of {n} molecules were strict after {sampled.drawn} decodes; "
             f"use --no-strict to keep {keep} too, or train the model longer."
         )
+
+
+def _write(frame: pd.DataFrame, output: Path | None) -> None:
+    """``frame`` to the CSV ``output``; without one, only SMILES (one per line) to stdout, or
+    the whole table as CSV when it has more columns."""
+    if output is not None:
+        frame.to_csv(output, index=False)
+    elif list(frame.columns) == ["smiles"]:
+        sys.stdout.write("\n".join(frame["smiles"]) + "\n")
+    else:
+        frame.to_csv(sys.stdout, index=False)

@@ -1,0 +1,163 @@
+"""Conditional sampling (``molvae sample --where``) against unconditional sampling, issue #12.
+
+On the bundled model (``MolVAE.pretrained()``), for each window of issue #12 (logP 1-2,
+logP 4-5, QED >= 0.8, TPSA 90-120 with logP 1-3):
+
+- **hit rate**: distinct molecules verified inside the window (RDKit) per decode. The
+  unconditional rate comes from one shared run of ``--baseline`` decodes at temperature 1 from
+  the fitted prior, strict SELFIES only (what ``molvae sample`` does); the same at temperature
+  0 (greedy, as conditional sampling decodes) is reported beside it;
+- **uniqueness**: distinct verified molecules / verified decodes (repeats counted);
+- **median QED** of the verified molecules against unconditional molecules inside the window;
+- **seconds per 1,000 verified** (the whole ``sample_where`` call: seeds, refinement,
+  decoding, verification), and the fraction of verified molecules not in the training set.
+
+Targets (issue #12, 2 CPU cores): hit-rate ratio >= 5, uniqueness >= 0.95, median QED not
+below unconditional, <= 120 s per 1,000 verified.
+
+Usage::
+
+    python benchmarks/conditional_benchmark.py --n 1000          # the issue's setting
+    python benchmarks/conditional_benchmark.py --n 200 --baseline 10000
+
+Prints one JSON object on stdout; progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Any
+
+import _common
+import numpy as np
+import torch
+
+from molvae import MolVAE
+from molvae import guide as guide_module
+from molvae.conditional import sample_where
+from molvae.data.chem import is_strict, tokens_to_smiles
+from molvae.data.properties import compute_properties
+from molvae.sample import decode_texts, sample_latents
+from molvae.windows import Verifier, resolve_windows
+
+WINDOWS = {
+    "logP 1-2": ["logp=1..2"],
+    "logP 4-5": ["logp=4..5"],
+    "QED >= 0.8": ["qed>=0.8"],
+    "TPSA 90-120, logP 1-3": ["tpsa=90..120", "logp=1..3"],
+}
+TARGETS = {"hit_rate_ratio": 5.0, "uniqueness": 0.95, "seconds_per_1000": 120.0}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--n", type=int, default=1000, help="Verified molecules per window.")
+    parser.add_argument(
+        "--baseline", type=int, default=20_000, help="Unconditional decodes (each temperature)."
+    )
+    parser.add_argument("--seed", type=int, default=0, help="Random seed.")
+    parser.add_argument("--threads", type=int, default=2, help="Torch threads (0: default).")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="Head-refinement steps (default: molvae.guide.STEPS; 0 turns refinement off).",
+    )
+    return parser.parse_args(argv)
+
+
+def unconditional(vae: MolVAE, n: int, temperature: float, seed: int) -> dict[str, Any]:
+    """Distinct strict molecules of ``n`` prior decodes, with their logp, qed and tpsa."""
+    gen = torch.Generator(vae.device).manual_seed(seed)
+    z = sample_latents(vae, n, generator=gen)
+    tokens = vae.data_config.tokens
+    texts = decode_texts(
+        vae.model, vae.vocab, tokens, z, vae.max_len, temperature == 0, temperature, gen
+    )
+    smiles = list(dict.fromkeys(tokens_to_smiles(t, tokens) for t in texts if is_strict(t, tokens)))
+    smiles = [s for s in smiles if s]
+    props = np.array([compute_properties(s, ["logp", "qed", "tpsa"]) for s in smiles])
+    return {"smiles": smiles, "props": props, "decoded": n}
+
+
+def in_window(base: dict[str, Any], specs: list[str]) -> np.ndarray:
+    """Which of the unconditional molecules are inside the windows."""
+    inside = np.ones(len(base["smiles"]), dtype=bool)
+    for w in resolve_windows(specs):
+        inside &= w.contains(base["props"][:, ["logp", "qed", "tpsa"].index(w.name)])
+    return inside
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    _common.set_threads(args.threads)
+    env = _common.environment()
+    if args.steps is not None:
+        guide_module.STEPS = args.steps
+    vae = MolVAE.pretrained(device="cpu")
+    _common.log(f"unconditional: {args.baseline} decodes at temperature 1 and at 0")
+    base = {t: unconditional(vae, args.baseline, t, args.seed + 1) for t in (1.0, 0.0)}
+    rows: dict[str, Any] = {}
+    for label, specs in WINDOWS.items():
+        _common.log(f"{label}: sampling {args.n}")
+        t0 = time.perf_counter()
+        got = sample_where(vae, args.n, specs, seed=args.seed)
+        seconds = time.perf_counter() - t0
+        smiles = list(got.frame["smiles"])
+        qed = [compute_properties(s, ["qed"])[0] for s in smiles]
+        assert Verifier(resolve_windows(specs)).check(smiles)["hit"].all()
+        inside = in_window(base[1.0], specs)
+        rate_t1 = int(inside.sum()) / base[1.0]["decoded"]
+        rate_t0 = int(in_window(base[0.0], specs).sum()) / base[0.0]["decoded"]
+        base_qed = base[1.0]["props"][inside, 1]
+        row = {
+            "verified": len(smiles),
+            "decoded": got.decoded,
+            "hit_rate": round(got.hit_rate, 4),
+            "unconditional_hit_rate": round(rate_t1, 5),
+            "hit_rate_ratio": round(got.hit_rate / rate_t1, 2) if rate_t1 else None,
+            "unconditional_greedy_hit_rate": round(rate_t0, 5),
+            "hit_rate_ratio_vs_greedy": round(got.hit_rate / rate_t0, 2) if rate_t0 else None,
+            "uniqueness": round(got.uniqueness, 4),
+            "median_qed": round(statistics.median(qed), 4) if qed else None,
+            "unconditional_in_window": int(inside.sum()),
+            "unconditional_median_qed": round(float(np.median(base_qed)), 4)
+            if len(base_qed)
+            else None,
+            "novel": round(float(1 - vae.in_training_set(smiles).mean()), 4) if smiles else None,
+            "seconds": round(seconds, 2),
+            "seconds_per_1000": round(seconds / len(smiles) * 1000, 1) if smiles else None,
+        }
+        row["meets"] = {
+            "hit_rate_ratio": (row["hit_rate_ratio"] or 0) >= TARGETS["hit_rate_ratio"],
+            "uniqueness": row["uniqueness"] >= TARGETS["uniqueness"],
+            "median_qed": None
+            if row["unconditional_median_qed"] is None or row["median_qed"] is None
+            else row["median_qed"] >= row["unconditional_median_qed"],
+            "seconds_per_1000": (row["seconds_per_1000"] or 1e9) <= TARGETS["seconds_per_1000"],
+        }
+        _common.log(f"{label}: {row}")
+        rows[label] = row
+    _common.emit(
+        {
+            "benchmark": "conditional",
+            "model_source": "pretrained",
+            "n": args.n,
+            "baseline_decodes": args.baseline,
+            "unconditional_strict_distinct": {str(t): len(b["smiles"]) for t, b in base.items()},
+            "refine_steps": guide_module.STEPS,
+            "targets": TARGETS,
+            "windows": rows,
+            "threads": torch.get_num_threads(),
+            "environment": env,
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,194 @@
+"""Where conditional sampling's latent vectors come from (:mod:`molvae.conditional`).
+
+:class:`Pool` holds known molecules as latent means, with their RDKit-computed distance to the
+windows; proposals start around those inside the windows. Latent means of real molecules
+decode to strict SELFIES far more often than draws from the prior (about 0.75 against 0.17
+greedily for the bundled model), and the head predicts their properties far better there
+(correlation 0.94 against 0.15 for logP), so anchoring proposals on molecules is what makes
+the head's guidance pay. :class:`Guide` then refines each proposal by gradient steps on the
+head's predicted distance to the windows, with the prior's density as a regulariser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+
+from molvae.errors import UserError
+from molvae.sample import PRIORS
+from molvae.windows import Window
+
+if TYPE_CHECKING:
+    from molvae.api import MolVAE
+
+#: Gradient steps that refine each proposal, and their size in whitened latent units (the
+#: prior's standard deviation is 1): a proposal moves at most ``STEPS * STEP_SIZE``.
+STEPS = 20
+STEP_SIZE = 0.05
+#: Weight of the prior's negative log density against the head's distance to the windows
+#: (standardised property units): a light pull that keeps refined latents in the prior's mass.
+PRIOR_WEIGHT = 0.1
+#: How far inside each bound the head is aimed, in standardised units (at most a quarter of
+#: the window's width), to allow for the head's prediction error.
+MARGIN = 0.25
+#: Proposals start this far (whitened units) around the latent mean of a known molecule:
+#: closer, greedy decodes repeat the molecule; farther, fewer are strict. Around a molecule
+#: already found (and written) they start farther out, since a repeat of it is no new hit.
+SEED_SPREAD = 0.4
+FOUND_SPREAD = 0.7
+#: The spread with a reference molecule: similarity to it falls off quickly around it.
+SIMILAR_SPREAD = 0.25
+#: Anchors: proposals start around known molecules inside the windows, or, while fewer than
+#: this many are known, around this many closest to them.
+MIN_ANCHORS = 32
+#: Anchors are drawn with weight ``prior(z) ** ANCHOR_PRIOR_WEIGHT / (1 + uses)``: the prior
+#: as a regulariser on the population, which otherwise drifts from found molecule to found
+#: molecule away from the data (on the bundled model, median QED of TPSA 90-120 hits fell to
+#: 0.50 against 0.62 for unconditional samples in the window).
+ANCHOR_PRIOR_WEIGHT = 0.5
+
+
+@dataclass
+class Guide:
+    """Refines latents toward the windows the head predicts, in the whitened coordinates ``u``
+    of the prior ``z = mean + scale_tril @ u``. ``index`` are the guided head outputs,
+    ``lo``/``hi`` their windows and ``aim_lo``/``aim_hi`` the narrower aims, in standardised
+    units (``-inf``/``inf`` where open)."""
+
+    head: torch.nn.Module
+    mean: torch.Tensor  # (Z,)
+    scale_tril: torch.Tensor  # (Z, Z)
+    index: list[int]
+    lo: torch.Tensor  # (W,)
+    hi: torch.Tensor
+    aim_lo: torch.Tensor
+    aim_hi: torch.Tensor
+
+    def distance(self, z: torch.Tensor, aimed: bool = True) -> torch.Tensor:
+        """`n x latent_dim` -> `n`: summed distance of the head's predictions to the windows."""
+        if not self.index:
+            return torch.zeros(len(z), device=z.device)
+        y = self.head(z)[:, self.index]  # (n, W)
+        lo, hi = (self.aim_lo, self.aim_hi) if aimed else (self.lo, self.hi)
+        return ((lo - y).clamp(min=0) + (y - hi).clamp(min=0)).sum(dim=1)
+
+    def log_prior(self, z: torch.Tensor) -> torch.Tensor:
+        """`n x latent_dim` -> `n`: the prior's log density, up to a constant."""
+        return -0.5 * self.whiten(z).pow(2).sum(dim=1)
+
+    def whiten(self, z: torch.Tensor) -> torch.Tensor:
+        """`n x latent_dim` latents -> their whitened coordinates ``u``."""
+        return torch.linalg.solve_triangular(self.scale_tril, (z - self.mean).T, upper=False).T
+
+    def draw(self, n: int, gen: torch.Generator | None) -> torch.Tensor:
+        """`n x latent_dim` latents from the prior."""
+        u = torch.randn(n, len(self.mean), generator=gen, device=self.mean.device)  # (n, Z)
+        return self.mean + u @ self.scale_tril.T
+
+    def around(
+        self, z: torch.Tensor, spread: torch.Tensor, gen: torch.Generator | None
+    ) -> torch.Tensor:
+        """`n x latent_dim` latents, row ``i`` ``spread[i]`` (whitened) around ``z[i]``."""
+        u = torch.randn(z.shape, generator=gen, device=z.device)  # (n, Z)
+        return z + spread.unsqueeze(1) * u @ self.scale_tril.T
+
+    def refine(self, z: torch.Tensor) -> torch.Tensor:
+        """:data:`STEPS` steps down ``distance + PRIOR_WEIGHT * -log prior``: the distance's
+        gradient scaled to unit length (heads differ in scale), the prior's as it is."""
+        if not self.index:
+            return z
+        u = self.whiten(z)  # (n, Z)
+        with torch.enable_grad():
+            for _ in range(STEPS):
+                u.requires_grad_(True)
+                zu = self.mean + u @ self.scale_tril.T
+                (grad,) = torch.autograd.grad(self.distance(zu).sum(), u)
+                unit = grad / grad.norm(dim=1, keepdim=True).clamp(min=1e-12)  # 0 inside
+                u = (u - STEP_SIZE * (unit + PRIOR_WEIGHT * u)).detach()
+        return self.mean + u @ self.scale_tril.T
+
+
+def build_guide(vae: MolVAE, windows: Sequence[Window], prior: str = "auto") -> Guide:
+    """The :class:`Guide` for ``windows`` on ``vae``'s head and prior.
+
+    Raises:
+        UserError: An unknown prior, or ``fitted`` for a model without one.
+    """
+    if prior not in PRIORS:
+        raise UserError(f"Unknown prior '{prior}'; choose {', '.join(PRIORS)}.")
+    if prior == "fitted" and vae.prior is None:
+        raise UserError("This model has no fitted prior; use --prior standard.")
+    device, dim = vae.device, vae.latent_dim
+    mean, tril = torch.zeros(dim, device=device), torch.eye(dim, device=device)
+    if prior != "standard" and vae.prior is not None:
+        mean = vae.prior.mean.to(device, torch.float32)
+        tril = vae.prior.scale_tril.to(device, torch.float32)
+    guided = [w for w in windows if w.name in vae.property_names]
+    index = [vae.property_names.index(w.name) for w in guided]
+    center = torch.tensor([vae.standardiser.mean[i] for i in index], dtype=torch.float32)
+    scale = torch.tensor([vae.standardiser.std[i] for i in index], dtype=torch.float32)
+    inf = float("inf")
+    lo = (torch.tensor([-inf if w.lo is None else w.lo for w in guided]) - center) / scale
+    hi = (torch.tensor([inf if w.hi is None else w.hi for w in guided]) - center) / scale
+    margin = torch.clamp((hi - lo) / 4, max=MARGIN)  # inf - (-inf) = inf: full margin
+    return Guide(
+        vae.model.head,
+        mean,
+        tril,
+        index,
+        *(t.to(device) for t in (lo, hi, lo + margin, hi - margin)),
+    )
+
+
+class Pool:
+    """Known molecules as latent means with their distance to the windows (0: inside)."""
+
+    def __init__(self, guide: Guide) -> None:
+        self.guide = guide
+        device, dim = guide.mean.device, len(guide.mean)
+        self.z = torch.zeros(0, dim, device=device)  # (P, Z)
+        self.dist = torch.zeros(0, device=device)  # (P,)
+        self.spread = torch.zeros(0, device=device)  # (P,)
+        self.log_prior = torch.zeros(0, device=device)  # (P,) up to a constant
+        self.uses = torch.zeros(0, device=device)  # (P,) proposals started around each
+
+    def add(
+        self, vae: MolVAE, smiles: Sequence[str], distances: Sequence[float], spread: float
+    ) -> None:
+        """Encode ``smiles`` (those the model can read); remember their distances and the
+        spread of proposals around them."""
+        dist = dict(zip(smiles, distances, strict=True))
+        ds, _ = vae.prepare(list(smiles))
+        rows = [i for i, s in enumerate(ds.smiles) if s in dist]
+        if rows:
+            z = vae.encode_dataset(ds)[rows].to(self.z.device)
+            d = torch.tensor([dist[ds.smiles[i]] for i in rows], dtype=torch.float32)
+            self.z, self.dist = torch.cat([self.z, z]), torch.cat([self.dist, d.to(self.z.device)])
+            self.spread = torch.cat([self.spread, torch.full_like(d, spread).to(self.z.device)])
+            self.uses = torch.cat([self.uses, torch.zeros_like(d).to(self.z.device)])
+            self.log_prior = torch.cat([self.log_prior, self.guide.log_prior(z)])
+
+    @property
+    def inside(self) -> int:
+        """Known molecules inside the windows."""
+        return int((self.dist == 0).sum())
+
+    @property
+    def climbing(self) -> bool:
+        """Fewer than :data:`MIN_ANCHORS` inside: every decoded molecule is worth keeping."""
+        return self.inside < MIN_ANCHORS
+
+    def anchors(self, n: int, gen: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """`n x latent_dim` latent means drawn from those inside the windows (or from the
+        :data:`MIN_ANCHORS` closest while fewer are inside), and their `n` spreads. Molecules
+        used less are drawn more (decodes around one molecule repeat each other, so new hits
+        get their turn), and those the prior finds likelier (see :data:`ANCHOR_PRIOR_WEIGHT`)."""
+        best = torch.argsort(self.dist)[: max(self.inside, MIN_ANCHORS)]
+        log_w = ANCHOR_PRIOR_WEIGHT * self.log_prior[best] - torch.log1p(self.uses[best])
+        weight = torch.exp(log_w - log_w.max())
+        pick = best[torch.multinomial(weight, n, replacement=True, generator=gen)]
+        self.uses += torch.bincount(pick, minlength=len(self.uses)).to(self.uses.dtype)
+        return self.z[pick], self.spread[pick]

@@ -1,0 +1,167 @@
+"""molvae.windows, molvae.guide and molvae.conditional: windows, head guidance, verified
+conditional sampling (issue #12)."""
+
+import re
+import warnings
+
+import pandas as pd
+import pytest
+import torch
+from rdkit import Chem
+from rdkit.Chem import Crippen, Descriptors
+from typer.testing import CliRunner
+
+from molvae import conditional
+from molvae.cli.main import app
+from molvae.errors import UserError
+from molvae.guide import build_guide
+from molvae.windows import Verifier, Window, parse_window, resolve_windows
+
+
+@pytest.mark.parametrize(
+    ("spec", "window"),
+    [
+        ("logp=2..3", Window("logp", 2.0, 3.0)),
+        ("qed>=0.6", Window("qed", 0.6, None)),
+        ("mw<=500", Window("mw", None, 500.0)),
+        ("logp=2..", Window("logp", 2.0, None)),
+        ("logp=..3", Window("logp", None, 3.0)),
+        (" LogP = -1.5 .. 2e0 ", Window("logp", -1.5, 2.0)),
+    ],
+)
+def test_window_syntax(spec, window):
+    assert parse_window(spec) == window
+    assert parse_window(str(window)) == window  # printed as it is written
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("logp~2", "Cannot read the window"),
+        ("logp=3..2", "is empty"),
+        ("logp=..", "has no bound"),
+        ("logp>=inf", "Cannot read the window"),
+    ],
+)
+def test_bad_windows_are_one_clear_sentence(spec, message):
+    with pytest.raises(UserError, match=message) as err:
+        parse_window(spec)
+    text = str(err.value)
+    assert not re.search(r"\. [A-Z]", text) and text.endswith(".")  # one sentence
+
+
+def test_windows_from_a_mapping_merge_and_name_only_checkable_properties():
+    got = resolve_windows({"logp": (2, 3), "QED": (0.6, None)})
+    assert got == [Window("logp", 2.0, 3.0), Window("qed", 0.6, None)]
+    assert resolve_windows(["logp>=1", "logp=0..2"]) == [Window("logp", 1.0, 2.0)]
+    with pytest.raises(UserError, match="is empty"):
+        resolve_windows(["logp>=3", "logp<=2"])
+    with pytest.raises(UserError, match=r"Unknown property 'pic50'.*pic50 cannot be checked"):
+        resolve_windows(["pic50>=6"], head_names=["pic50", "logp"])
+    with pytest.raises(UserError, match="must be a pair"):
+        resolve_windows({"logp": 2})
+    assert resolve_windows(None) == []
+
+
+def test_verifier_uses_computed_values_and_similarity():
+    smiles = ["CCO", "c1ccccc1CCCCCC", "CCCCO"]
+    v = Verifier(resolve_windows(["logp=-1..1"]), similar_to="CCCO", min_similarity=0.2)
+    frame = v.check(smiles)
+    logp = [Crippen.MolLogP(Chem.MolFromSmiles(s)) for s in smiles]
+    assert frame["logp"].tolist() == pytest.approx(logp)
+    assert frame["hit"].tolist() == [
+        lo and s >= 0.2
+        for lo, s in zip([-1 <= x <= 1 for x in logp], frame["similarity"], strict=True)
+    ]
+    assert frame["hit"].any() and not frame["hit"].all()
+    assert v.distance(frame, {"logp": 1.0, "similarity": 1.0})[frame["hit"]].sum() == 0
+    with pytest.raises(UserError, match="not a valid SMILES"):
+        Verifier([], similar_to="C1CC")
+
+
+def test_head_guidance_moves_latents_into_the_window(tiny_model):
+    gen = torch.Generator().manual_seed(0)
+    guide = build_guide(tiny_model, [])
+    z = guide.draw(400, gen)
+    with torch.no_grad():  # a window that 10 % of prior draws are predicted inside
+        pred = tiny_model.model.head(z)[:, 0] * tiny_model.standardiser.std[0]
+    top = float(torch.quantile(pred + tiny_model.standardiser.mean[0], 0.9))
+    guide = build_guide(tiny_model, resolve_windows([f"logp>={top}"]))
+    with torch.no_grad():
+        before = (guide.distance(z, aimed=False) == 0).float().mean()
+        refined = guide.refine(z)
+        after = (guide.distance(refined, aimed=False) == 0).float().mean()
+    assert before == pytest.approx(0.1, abs=0.01) and after > 0.3
+
+
+#: The tiny model decodes greedily (the default here) to a handful of molecules: sample tokens.
+T = 1.0
+
+
+@pytest.fixture(scope="module")
+def window_run(tiny_model):
+    return conditional.sample_where(tiny_model, 8, ["logp=1..3", "mw<=350"], temperature=T, seed=0)
+
+
+def test_every_molecule_written_is_inside_the_window_by_rdkit(window_run):
+    frame = window_run.frame
+    assert 0 < len(frame) <= 8 and list(frame.columns) == ["smiles", "logp", "mw"]
+    assert frame["smiles"].is_unique
+    for smiles in frame["smiles"]:
+        mol = Chem.MolFromSmiles(smiles)
+        assert 1 <= Crippen.MolLogP(mol) <= 3 and Descriptors.MolWt(mol) <= 350
+    assert 0 < window_run.hit_rate == window_run.verified / window_run.decoded <= 1
+    assert window_run.strict <= window_run.decoded <= conditional.DECODES_PER_MOLECULE * 8
+
+
+@pytest.mark.parametrize("where", [["logp>=40"], ["mw<=10"]])
+def test_an_unreachable_window_ends_at_the_budget_with_one_sentence(tiny_model, where):
+    got = conditional.sample_where(tiny_model, 3, where, budget=150, seed=0)
+    assert got.frame.empty and got.decoded == 150
+    message = got.shortfall()
+    assert (
+        message.startswith("Only 0 of 3 molecules satisfy")
+        and "out of this model's reach" in message
+    )
+
+
+def test_every_round_decodes_so_the_smallest_budget_ends(tiny_model):
+    got = conditional.sample_where(tiny_model, 2, ["logp>=40"], budget=1, seed=0)
+    assert got.decoded == 1 and got.frame.empty
+    with pytest.raises(UserError, match="budget must be at least 1"):
+        conditional.sample_where(tiny_model, 2, ["logp>=1"], budget=0)
+    with pytest.raises(UserError, match="at least one property window"):
+        conditional.sample_where(tiny_model, 2)
+
+
+def test_api_returns_a_verified_dataframe_and_keeps_plain_sampling(tiny_model):
+    frame = tiny_model.sample(4, where={"logp": (1, 3)}, temperature=T, seed=0)
+    assert isinstance(frame, pd.DataFrame) and 0 < len(frame) <= 4
+    assert frame["logp"].between(1, 3).all()
+    assert 0 < frame.attrs["hit_rate"] <= 1 and frame.attrs["decoded"] > 0
+    with pytest.warns(UserWarning, match="out of this model's reach"):
+        tiny_model.sample(2, where=["logp>=40"], budget=50, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plain = tiny_model.sample(3, seed=0)
+    assert isinstance(plain, list) and len(plain) == 3
+
+
+def test_cli_where_writes_verified_rows_or_ends_with_a_sentence(tiny_model, tmp_path):
+    model = tmp_path / "tiny.pt"
+    tiny_model.save(model)
+    out = tmp_path / "hits.csv"
+    runner = CliRunner()
+    args = ["sample", str(model), "-n", "4", "--seed", "0", "--temperature", "1", "-o", str(out)]
+    result = runner.invoke(app, [*args, "--where", "logp=1..3"])
+    assert result.exit_code == 0, result.output
+    written = pd.read_csv(out)
+    assert len(written) > 0 and written["logp"].between(1, 3).all()
+    assert "hit rate" in result.output
+    result = runner.invoke(app, [*args, "--where", "logp>=40", "--budget", "60"])
+    assert result.exit_code == 1 and "out of this model's reach" in result.output
+    assert pd.read_csv(out).empty  # what was found (nothing) is written
+    result = runner.invoke(app, [*args, "--where", "foo>=1"])
+    assert isinstance(result.exception, UserError) and "Unknown property 'foo'" in str(
+        result.exception
+    )
