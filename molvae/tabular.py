@@ -14,6 +14,7 @@ import pandas as pd
 
 from molvae.data.dataset import MolDataset
 from molvae.data.load import load_dataset
+from molvae.data.tables import read_table
 from molvae.errors import UserError
 
 if TYPE_CHECKING:
@@ -107,8 +108,6 @@ def reconstruct_table(
 def unseen_molecules(vae: MolVAE, path: str | os.PathLike, n: int, seed: int = 0) -> list[str]:
     """Up to ``n`` random SMILES of the table ``path`` that ``vae`` was not trained on (for a
     held-out reference: the sampling prior, the anomaly threshold)."""
-    from molvae.data.tables import read_table
-
     table = read_table(path)
     column = table.frame[table.smiles_col].astype(str)
     smiles = column.sample(n=min(10 * n, len(column)), random_state=seed).tolist()
