@@ -97,9 +97,10 @@ class ModelConfig:
         latent_dim: Size of the latent space.
         dropout: Dropout between stacked GRU layers and in the property head.
         prop_hidden: Hidden units of the property-head MLP.
-        grammar: The decoder reads the SELFIES derivation state and never emits a token that
-            SELFIES would repair (:mod:`molvae.data.grammar`); SELFIES models only, off in
-            older checkpoints.
+        grammar: The decoder reads the SELFIES derivation state and never emits a token SELFIES
+            would repair (:mod:`molvae.data.grammar`); SELFIES models only, off in old checkpoints.
+        condition: Properties (among the head's) the encoder and decoder also read, standardised:
+            a conditional VAE (CVAE); empty for a plain VAE, as in older checkpoints.
     """
 
     embed_dim: int = 64
@@ -111,6 +112,7 @@ class ModelConfig:
     dropout: float = 0.0
     prop_hidden: int = 128
     grammar: bool = True
+    condition: tuple[str, ...] = ()
 
 
 @dataclass

@@ -8,6 +8,7 @@ checkpoint dict; :class:`molvae.api.MolVAE` adds what you can do with a model.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,7 @@ import torch
 
 from molvae.config import DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
 from molvae.data.dataset import Standardiser
+from molvae.data.properties import PROPERTIES, compute_properties
 from molvae.data.tokens import Vocab
 from molvae.model import VAE, build_vae
 from molvae.train.distributed import pick_device
@@ -33,6 +35,42 @@ class LatentPrior:
 
     mean: torch.Tensor
     scale_tril: torch.Tensor
+
+
+#: A conditional VAE keeps this many training rows of its condition, to draw conditions from.
+CONDITION_SAMPLE_SIZE = 5000
+
+
+@dataclass
+class ConditionSample:
+    """What a conditional VAE's condition is drawn from when none is given: its training
+    molecules' values of the condition properties, in the properties' own units.
+
+    Attributes:
+        values: `m x n_cond` values of a seeded random sample of training molecules (rows with
+            an unknown value left out).
+        lo: `n_cond` least values over the whole training split.
+        hi: `n_cond` greatest values over the whole training split.
+    """
+
+    values: torch.Tensor
+    lo: torch.Tensor
+    hi: torch.Tensor
+
+    @classmethod
+    def fit(
+        cls, values: np.ndarray, size: int = CONDITION_SAMPLE_SIZE, seed: int = 0
+    ) -> ConditionSample | None:
+        """From `n x n_cond` training values: at most ``size`` complete rows, and the ranges
+        (``None`` for no columns: a plain VAE)."""
+        if values.shape[1] == 0:
+            return None
+        complete = values[np.isfinite(values).all(axis=1)]
+        if len(complete) == 0:
+            raise ValueError("no training molecule has every condition property")
+        pick = np.random.default_rng(seed).permutation(len(complete))[:size]
+        rows, lo, hi = complete[np.sort(pick)], np.nanmin(values, axis=0), np.nanmax(values, axis=0)
+        return cls(*(torch.as_tensor(a, dtype=torch.float32) for a in (rows, lo, hi)))
 
 
 @dataclass(eq=False, repr=False, kw_only=True)
@@ -54,6 +92,7 @@ class ModelState:
         prior: The fitted latent prior, or ``None``.
         anomaly_threshold: ``neg_elbo`` above which a molecule is flagged, or ``None``.
         anomaly_quantile: The reference quantile that threshold came from, or ``None``.
+        conditions: A conditional VAE's training values of its condition, or ``None``.
         history: Validation metrics per epoch.
         versions: Library versions that trained it (``None``: the ones running now).
         data_source: Where its training data came from.
@@ -73,6 +112,7 @@ class ModelState:
     prior: LatentPrior | None = None
     anomaly_threshold: float | None = None
     anomaly_quantile: float | None = None
+    conditions: ConditionSample | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     versions: dict[str, str] | None = None
     data_source: str = ""
@@ -94,7 +134,7 @@ class ModelState:
         data_config = from_dict(DataConfig, {"tokens": "selfies", **ckpt["data_config"]})
         vocab = Vocab.from_list(ckpt["vocab"])
         names = list(ckpt["property_names"])
-        model = build_vae(model_config, vocab, len(names), data_config.tokens)
+        model = build_vae(model_config, vocab, len(names), data_config.tokens, names)
         # float16 exports load back as float32; integer buffers keep their type.
         weights = ckpt["state_dict"]
         model.load_state_dict(
@@ -102,7 +142,7 @@ class ModelState:
         )
         torch_device = pick_device(device)
         model.to(torch_device).eval()
-        fitted = ckpt.get("latent_prior")
+        fitted, conditions = ckpt.get("latent_prior"), ckpt.get("condition_sample")
         return cls(
             model=model,
             model_config=model_config,
@@ -120,6 +160,7 @@ class ModelState:
             prior=LatentPrior(fitted["mean"], fitted["scale_tril"]) if fitted else None,
             anomaly_threshold=ckpt.get("anomaly_threshold"),
             anomaly_quantile=ckpt.get("anomaly_quantile"),
+            conditions=ConditionSample(**conditions) if conditions else None,
             history=list(ckpt.get("history", [])),
             versions=ckpt.get("versions"),
             data_source=ckpt.get("data_source", ""),
@@ -156,7 +197,21 @@ class ModelState:
                 "mean": self.prior.mean.detach().cpu().float(),
                 "scale_tril": self.prior.scale_tril.detach().cpu().float(),
             }
+        if self.conditions is not None:
+            c = self.conditions
+            ckpt["condition_sample"] = {"values": c.values, "lo": c.lo, "hi": c.hi}
         if self.anomaly_threshold is not None:
             ckpt["anomaly_threshold"] = float(self.anomaly_threshold)
             ckpt["anomaly_quantile"] = self.anomaly_quantile
         return ckpt
+
+    def known_properties(self, smiles: Sequence[str]) -> np.ndarray:
+        """Standardised values of the head's properties for ``smiles``: `n x n_props`, ``nan``
+        where RDKit does not compute one (e.g. a column of the training file) or fails."""
+        names = self.property_names
+        known = [n for n in names if n in PROPERTIES]
+        values = np.full((len(smiles), len(names)), np.nan)
+        for i, s in enumerate(smiles):
+            props = dict(zip(known, compute_properties(s, known), strict=True))
+            values[i] = [props.get(n, np.nan) for n in names]
+        return self.standardiser.transform(values)

@@ -12,7 +12,9 @@ class GRUDecoder(nn.Module):
     """A GRU language model over SELFIES or SMILES tokens, conditioned on a latent vector.
 
     z sets the initial hidden state of every layer and is also concatenated to every input
-    embedding, so the decoder cannot forget it over a long molecule.
+    embedding, so the decoder cannot forget it over a long molecule. In a conditional VAE, "z"
+    here is the latent vector with the standardised condition appended (:class:`~molvae.model.VAE`
+    does the appending), so the condition enters wherever z does.
 
     With ``state_sizes``, each input also carries the SELFIES derivation state (see
     :mod:`molvae.data.grammar`): one small embedding per state feature, added to the token's.
@@ -21,7 +23,7 @@ class GRUDecoder(nn.Module):
         embedding: Token embedding shared with the encoder.
         hidden: Hidden units per layer.
         layers: Stacked GRU layers.
-        latent_dim: Size of z.
+        latent_dim: Size of z (plus the condition's, in a conditional VAE).
         dropout: Dropout between stacked layers.
         state_sizes: Number of values of each derivation-state feature, or ``None``.
     """

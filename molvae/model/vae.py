@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import nn
 
-from molvae.config import DataConfig, ModelConfig
 from molvae.data.dataset import Batch
-from molvae.data.grammar import FEATURE_SIZES, SelfiesGrammar
+from molvae.data.grammar import SelfiesGrammar
 from molvae.data.tokens import Vocab
 from molvae.model.decoder import GRUDecoder
 from molvae.model.encoder import GRUEncoder
@@ -38,6 +38,7 @@ class VAEOutput:
     mu: torch.Tensor  # `batch x latent_dim`
     logvar: torch.Tensor  # `batch x latent_dim`
     props: torch.Tensor | None  # `batch x n_props` standardised predictions
+    cond: torch.Tensor | None = None  # `batch x n_cond`: what a CVAE's decoder was given
 
 
 class VAE(nn.Module):
@@ -49,6 +50,10 @@ class VAE(nn.Module):
         head: Property predictor on ``mu``, or ``None``.
         grammar: The SELFIES derivation rules, for a decoder that reads the derivation state;
             tokens that SELFIES would have to repair are then masked, in training and decoding.
+        condition: Head outputs (property columns) a conditional VAE (CVAE) is conditioned on:
+            the encoder reads their standardised values beside the tokens, the decoder beside z.
+            A value that is not known (``nan``) is the training mean (0) for the encoder and the
+            head's prediction from the latent vector for the decoder, so a CVAE decodes any z.
     """
 
     def __init__(
@@ -57,16 +62,58 @@ class VAE(nn.Module):
         decoder: GRUDecoder,
         head: PropertyHead | None,
         grammar: SelfiesGrammar | None = None,
+        condition: Sequence[int] = (),
     ):
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
         self.head = head
         self.grammar = grammar
+        self.condition = list(condition)
+        if self.condition and head is None:
+            raise ValueError("a conditional VAE needs a property head")
 
     @property
     def latent_dim(self) -> int:
         return self.encoder.to_mu.out_features
+
+    def encode(
+        self, ids: torch.Tensor, lengths: torch.Tensor, props: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``mu`` and ``logvar`` (each `batch x latent_dim`) of `batch x time` ids.
+
+        Args:
+            ids: Token ids, as :meth:`GRUEncoder.forward` takes them.
+            lengths: `batch` tokens per row.
+            props: `batch x n_props` standardised properties (``nan`` where unknown), read by a
+                CVAE's encoder; ``None``: none known.
+        """
+        if not self.condition:
+            return self.encoder(ids, lengths)
+        if props is None:
+            cond = torch.zeros(len(ids), len(self.condition), device=ids.device)
+        else:
+            cond = torch.nan_to_num(props[:, self.condition].float(), nan=0.0)  # (B, C)
+        return self.encoder(ids, lengths, cond)
+
+    def decoder_condition(
+        self, z: torch.Tensor, cond: torch.Tensor | None = None
+    ) -> torch.Tensor | None:
+        """A CVAE's decoder condition for ``z``: `batch x n_cond` standardised values, ``cond``
+        where given and known, else the head's prediction from ``z``; ``None`` for a plain VAE.
+        """
+        if not self.condition:
+            return None
+        with torch.no_grad():  # the head learns from its own loss only
+            pred = self.head(z)[:, self.condition].float()  # (B, C)
+        if cond is None:
+            return pred
+        return torch.where(torch.isnan(cond), pred, cond.to(pred))
+
+    @staticmethod
+    def _with_condition(z: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+        """What the decoder reads as its latent vector: ``[z; cond]`` (`batch x (Z + C)`)."""
+        return z if cond is None else torch.cat([z, cond.to(z.dtype)], dim=1)
 
     def forward(
         self,
@@ -95,11 +142,16 @@ class VAE(nn.Module):
             generator: Random generator for z.
         """
         ids = batch.ids
-        mu, logvar = self.encoder(ids, batch.lengths)  # (B, Z) each
+        mu, logvar = self.encode(ids, batch.lengths, batch.props)  # (B, Z) each
         z = mu
         if sample_z:
             eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
             z = mu + eps * (0.5 * logvar).exp()  # (B, Z)
+        known = (
+            None if batch.props is None or not self.condition else batch.props[:, self.condition]
+        )
+        cond = self.decoder_condition(mu, known)  # (B, C) or None
+        zc = self._with_condition(z, cond)  # (B, Z + C)
         bos = torch.full_like(ids[:, :1], Vocab.bos_id)
         inputs = torch.cat([bos, ids[:, :-1]], dim=1)  # (B, T): <bos> + targets shifted
         if word_dropout > 0 and self.training:
@@ -107,7 +159,7 @@ class VAE(nn.Module):
             drop[:, 0] = False
             inputs = inputs.masked_fill(drop & (inputs != Vocab.pad_id), Vocab.unk_id)
         if self.grammar is None:
-            logits = self.decoder(inputs, z, sched_sampling=sched_sampling, tau=tau)
+            logits = self.decoder(inputs, zc, sched_sampling=sched_sampling, tau=tau)
         else:
             state, rows = self.grammar.annotate(ids.cpu().numpy())  # (B, T, F), (B, T)
             state = torch.from_numpy(state).to(ids.device)
@@ -115,7 +167,7 @@ class VAE(nn.Module):
             # The target always stays possible, so an odd training string costs a finite loss.
             allowed.scatter_(2, ids.unsqueeze(2), True)  # (B, T, V)
             logits = self.decoder(
-                inputs, z, sched_sampling=sched_sampling, tau=tau, state=state, allowed=allowed
+                inputs, zc, sched_sampling=sched_sampling, tau=tau, state=state, allowed=allowed
             )
             logits = logits.masked_fill(~allowed, -torch.inf)
         props = self.head(mu) if self.head is not None else None
@@ -148,6 +200,7 @@ class VAE(nn.Module):
             mu=mu,
             logvar=logvar,
             props=props,
+            cond=cond,
         )
 
     @torch.no_grad()
@@ -159,6 +212,7 @@ class VAE(nn.Module):
         greedy: bool = False,
         generator: torch.Generator | None = None,
         first_tokens: torch.Tensor | None = None,
+        cond: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Decode token ids from latent vectors, one step at a time.
 
@@ -171,6 +225,8 @@ class VAE(nn.Module):
             generator: Random generator for reproducible sampling.
             first_tokens: `vocab` booleans: the tokens a molecule may start with (atoms, so
                 that every decode is a molecule); ``None`` allows any real token.
+            cond: `batch x n_cond` standardised condition of a CVAE (``nan``, or ``None`` for
+                all: the head's prediction from ``z``; see :meth:`decoder_condition`).
 
         Returns:
             `batch x max_len` ids; everything after the first ``<eos>`` is ``<eos>``.
@@ -180,6 +236,7 @@ class VAE(nn.Module):
         greedy = greedy or temperature == 0
         dec, grammar = self.decoder, self.grammar
         n = z.shape[0]
+        z = self._with_condition(z, self.decoder_condition(z, cond))  # (B, Z + C)
         out = torch.full((n, max_len), Vocab.eos_id, dtype=torch.long, device=z.device)
         tok = torch.full((n,), Vocab.bos_id, dtype=torch.long, device=z.device)
         h = dec.init_hidden(z)  # (L, B, H)
@@ -220,26 +277,3 @@ class VAE(nn.Module):
                 if rows.numel() == 0:
                     break
         return out
-
-
-def build_vae(
-    cfg: ModelConfig, vocab: Vocab | int, n_props: int, tokens: str = DataConfig.tokens
-) -> VAE:
-    """Assemble a VAE from its parts as ``cfg`` describes. For a SELFIES model (``tokens``)
-    given the :class:`Vocab` (not only its size) and ``cfg.grammar``, the decoder reads the
-    SELFIES derivation state and decodes strictly; a SMILES model never has the grammar."""
-    selfies_grammar = cfg.grammar and tokens == "selfies" and isinstance(vocab, Vocab)
-    grammar = SelfiesGrammar(vocab) if selfies_grammar else None
-    vocab_size = len(vocab) if isinstance(vocab, Vocab) else vocab
-    embedding = nn.Embedding(vocab_size, cfg.embed_dim, padding_idx=Vocab.pad_id)
-    encoder = GRUEncoder(embedding, cfg.enc_hidden, cfg.enc_layers, cfg.latent_dim, cfg.dropout)
-    decoder = GRUDecoder(
-        embedding,
-        cfg.dec_hidden,
-        cfg.dec_layers,
-        cfg.latent_dim,
-        cfg.dropout,
-        state_sizes=FEATURE_SIZES if grammar is not None else None,
-    )
-    head = PropertyHead(cfg.latent_dim, cfg.prop_hidden, n_props, cfg.dropout) if n_props else None
-    return VAE(encoder, decoder, head, grammar)

@@ -16,14 +16,13 @@ import pandas as pd
 import torch
 
 from molvae.config import OptimizeConfig
-from molvae.data.dataset import Standardiser, make_batch
-from molvae.data.properties import PROPERTIES, compute_properties
+from molvae.data.dataset import make_batch
 from molvae.optimize import journal as files
 from molvae.optimize.box import DataBox
 from molvae.optimize.candidates import encode_many
 from molvae.optimize.journal import LoopState, oracle_calls
 from molvae.optimize.pareto import balanced
-from molvae.train.trainer import train_step
+from molvae.train.step import train_step
 
 if TYPE_CHECKING:
     from molvae.api import MolVAE
@@ -87,16 +86,9 @@ def finetune(
 def _property_targets(vae: MolVAE, smiles: list[str]) -> torch.Tensor | None:
     """Standardised RDKit properties the head predicts (`n x n_props`, ``nan`` for the
     others, e.g. columns of the original training file, which the loss then ignores)."""
-    names = vae.property_names
-    if not names:
+    if not vae.property_names:
         return None
-    known = [n for n in names if n in PROPERTIES]
-    values = np.full((len(smiles), len(names)), np.nan)
-    for i, s in enumerate(smiles):
-        props = dict(zip(known, compute_properties(s, known), strict=True))
-        values[i] = [props.get(n, np.nan) for n in names]
-    std: Standardiser = vae.standardiser
-    return torch.as_tensor(std.transform(values), dtype=torch.float32)
+    return torch.as_tensor(vae.known_properties(smiles), dtype=torch.float32)
 
 
 def retrain_due(cfg: OptimizeConfig, state: LoopState, rows: pd.DataFrame) -> bool:

@@ -3,6 +3,7 @@ the best :class:`~molvae.api.MolVAE` (``molvae.train`` is :func:`train`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,7 @@ import pandas as pd
 from molvae.api import MolVAE
 from molvae.config import DataConfig, ModelConfig, TrainConfig, load_preset
 from molvae.data.load import load_dataset
+from molvae.data.properties import PROPERTIES
 from molvae.errors import UserError
 from molvae.progress import console
 from molvae.train import distributed
@@ -37,7 +39,8 @@ def train(
         out: Folder for ``best.pt``, ``last.pt``, ``metrics.csv`` and ``rejects.csv``.
         preset: Model and training defaults (``tiny``, ``small``, ``moses`` or a TOML path);
             ``model_config``/``train_config`` override it when given.
-        data_config: Clean-up options and properties.
+        data_config: Clean-up options and properties. The condition of a conditional VAE
+            (``model_config.condition``) is added to the properties when RDKit computes it.
         resume: Continue from ``out/last.pt`` if it exists.
         force: On resume, accept changed schedule settings (epochs, learning rate, β,
             annealing) instead of refusing them.
@@ -45,7 +48,8 @@ def train(
         on_step: Called with the trainer after each step.
     """
     p = load_preset(preset)
-    data_config = data_config or DataConfig()
+    model_config = model_config or p.model
+    data_config = with_condition(data_config or DataConfig(), model_config)
     out = Path(out)
     dist = distributed.setup()  # a no-op outside torchrun
     # Rank 0 cleans and caches the data first; the others then read the cache. An error on
@@ -67,7 +71,7 @@ def train(
     trainer = Trainer(
         train_ds,
         val_ds,
-        model_config or p.model,
+        model_config,
         train_config or p.train,
         out,
         data_cfg=data_config,
@@ -79,3 +83,21 @@ def train(
     if dist.enabled:
         distributed.teardown()
     return MolVAE.load(best)
+
+
+def with_condition(data_config: DataConfig, model_config: ModelConfig) -> DataConfig:
+    """``data_config`` with the RDKit-computed properties of a CVAE's condition added to its
+    properties (a condition is always a training property: the head predicts it).
+
+    Raises:
+        UserError: A condition is neither a property already nor one RDKit computes.
+    """
+    missing = [c for c in dict.fromkeys(model_config.condition) if c not in data_config.properties]
+    for name in missing:
+        if name not in PROPERTIES:
+            raise UserError(
+                f"Cannot condition on '{name}': it is neither one of RDKit's properties "
+                f"({', '.join(PROPERTIES)}) nor in --properties; to condition on a column of "
+                "your table, name it in --properties too."
+            )
+    return dataclasses.replace(data_config, properties=[*data_config.properties, *missing])

@@ -1,7 +1,7 @@
 """The training loop: length-bucketed batches, KL annealing, validation, checkpoints, resume.
 
-:func:`train_step` is the one optimisation step; the :class:`Trainer`, the DDP path (the same
-trainer under ``torchrun``) and weighted retraining (:mod:`molvae.optimize.retrain`) all use it.
+Each step is :func:`molvae.train.step.train_step`, as in the DDP path (the same trainer under
+``torchrun``) and weighted retraining (:mod:`molvae.optimize.retrain`).
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ import numpy as np
 import torch
 
 from molvae.config import DataConfig, ModelConfig, TrainConfig
-from molvae.data.dataset import Batch, MolDataset, Standardiser, epoch_batches, make_batch
+from molvae.data.dataset import MolDataset, Standardiser, epoch_batches, make_batch
 from molvae.errors import UserError
 from molvae.model import build_vae
 from molvae.progress import console, progress_bar
-from molvae.state import ModelState
+from molvae.state import ConditionSample, ModelState
 from molvae.train import checkpoint, distributed
-from molvae.train.schedules import KLAnnealer, learning_rate, linear_ramp
+from molvae.train.schedules import KLAnnealer, learning_rate
+from molvae.train.step import train_step
 from molvae.train.validation import summary, validate, write_history
 
 #: Without a validation split, validate on at most this many training molecules.
@@ -34,58 +35,6 @@ TRAIN_SAMPLE_SIZE = 1000
 MIN_VAL_BATCH = 256
 #: Smoothing of the running losses shown on the progress bar (an exponential moving average).
 _EMA = 0.98
-
-
-def train_step(
-    net: torch.nn.Module,
-    opt: torch.optim.Optimizer,
-    batch: Batch,
-    cfg: TrainConfig,
-    *,
-    lr: float,
-    beta: float,
-    progress: float,
-    amp: bool = False,
-) -> dict[str, float]:
-    """One optimisation step on the VAE loss: reconstruction + β KL + property head.
-
-    Args:
-        net: The VAE (or its DDP / compiled wrapper).
-        opt: Its optimiser.
-        batch: The batch; its ``weights``, when given, weight each molecule's loss.
-        cfg: Loss weights, free bits, word dropout, scheduled sampling, gradient clip.
-        lr: Learning rate of this step.
-        beta: KL weight of this step.
-        progress: Fraction of training done, ``0`` to ``1``: sets the scheduled-sampling rate
-            and the Gumbel temperature.
-        amp: bf16 autocast (CUDA only).
-
-    Returns:
-        ``loss``, ``recon``, ``kl``, ``prop`` and ``beta`` of the step.
-    """
-    for group in opt.param_groups:
-        group["lr"] = lr
-    with torch.autocast(batch.ids.device.type, dtype=torch.bfloat16, enabled=amp):
-        out = net(
-            batch,
-            free_bits=cfg.free_bits,
-            word_dropout=cfg.word_dropout,
-            sched_sampling=linear_ramp(progress, 1.0, 0.0, cfg.sched_sampling),
-            tau=linear_ramp(progress, 1.0, cfg.gumbel_tau_start, cfg.gumbel_tau_end),
-        )
-    prop = 0.0 if out.prop_loss is None else out.prop_loss
-    loss = out.recon_loss + beta * out.kl_loss + cfg.prop_weight * prop
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-    opt.step()
-    return {
-        "loss": float(loss.detach()),
-        "recon": float(out.recon_loss.detach()),
-        "kl": float(out.kl_dims.detach().sum()),
-        "prop": float(prop),
-        "beta": beta,
-    }
 
 
 class Trainer:
@@ -132,8 +81,8 @@ class Trainer:
         props = self.std.transform(train_ds.properties) if train_ds.property_names else None
         self.props = torch.from_numpy(props.astype(np.float32)) if props is not None else None
         torch.manual_seed(train_cfg.seed)
-        n_props = len(train_ds.property_names)
-        self.model = build_vae(model_cfg, self.vocab, n_props, self.data_cfg.tokens)
+        names = train_ds.property_names
+        self.model = build_vae(model_cfg, self.vocab, len(names), self.data_cfg.tokens, names)
         if self.model.grammar is not None:  # derive every molecule once, on every core
             self.model.grammar.precompute(self.ids.numpy(), self.data_cfg.n_jobs or os.cpu_count())
         self.model.to(self.device)
@@ -150,6 +99,8 @@ class Trainer:
         self._train_hashes = checkpoint.smiles_hashes(train_ds.smiles)
         pick = np.random.default_rng(train_cfg.seed).permutation(len(train_ds))[:TRAIN_SAMPLE_SIZE]
         self._train_sample = [train_ds.smiles[i] for i in np.sort(pick)]
+        conditions = train_ds.properties[:, self.model.condition]  # (n, C); none: a plain VAE
+        self._conditions = ConditionSample.fit(conditions, seed=train_cfg.seed)
 
     def model_state(self) -> ModelState:
         """The model being trained, with everything needed to use it (shares the weights)."""
@@ -166,6 +117,7 @@ class Trainer:
             train_sample=self._train_sample,
             history=self.history,
             data_source=self.train_ds.source,
+            conditions=self._conditions,
         )
 
     def _save(self, name: str, with_train_state: bool) -> None:

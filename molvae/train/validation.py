@@ -56,6 +56,9 @@ def validate(
     model.eval()
     vocab = vocab or ds.vocab
     ids, lengths = ds.to_padded(vocab)
+    props = None  # a conditional VAE reads its condition from the true properties
+    if model.condition:
+        props = torch.from_numpy(std.transform(ds.properties).astype(np.float32))
     n = len(ds)
     order = np.argsort(lengths.numpy(), kind="stable")  # similar lengths share a batch
     pick = np.random.default_rng(seed).permutation(n)[:exact_limit]
@@ -66,7 +69,7 @@ def validate(
     mus, preds = [], []
     for start in range(0, n, batch_size):
         idx = order[start : start + batch_size]
-        batch = make_batch(ids, lengths, idx, device)
+        batch = make_batch(ids, lengths, idx, device, props=props)
         out = model(batch, sample_z=False)
         recon += float(out.recon_loss) * len(idx)
         kl += float(out.kl_loss) * len(idx)
@@ -75,8 +78,9 @@ def validate(
         total_tok += float(mask.sum())
         rows = np.flatnonzero(checked[idx])
         if len(rows):
-            mu = out.mu[torch.from_numpy(rows).to(out.mu.device)]
-            gen = model.generate(mu, max_len=batch.ids.shape[1], greedy=True)  # (b, T)
+            pick = torch.from_numpy(rows).to(out.mu.device)
+            cond = None if out.cond is None else out.cond[pick]
+            gen = model.generate(out.mu[pick], batch.ids.shape[1], greedy=True, cond=cond)  # (b, T)
             want, keep = batch.ids[rows], mask[rows]
             same_tokens += int(((gen == want) | ~keep).all(dim=1).sum())
             decoded = ids_to_smiles(gen.cpu(), vocab, tokens)
