@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from molvae import anomaly, latent, tabular
-from molvae.conditional import MIN_SIMILARITY, sample_where
+from molvae import anomaly, cvae, latent, tabular
+from molvae.conditional import MIN_SIMILARITY, resolve_method, sample_where
 from molvae.data.dataset import MolDataset, make_batch
 from molvae.errors import UserError
 from molvae.sample import decode_latents, fit_prior, sample_molecules
@@ -76,12 +76,15 @@ class MolVAE(ModelState):
 
     @torch.no_grad()
     def encode_dataset(self, ds: MolDataset, batch_size: int = 1000) -> torch.Tensor:
-        """Posterior means of a prepared dataset: `n x latent_dim`."""
+        """Posterior means of a prepared dataset: `n x latent_dim` (a conditional VAE's encoder
+        reads each molecule's RDKit-computed condition properties; others count as unknown)."""
         ids, lengths = ds.to_padded(self.vocab)
+        props = cvae.encoder_condition(self, ds.smiles)
         mus = []
         for start in range(0, len(ds), batch_size):
-            batch = make_batch(ids, lengths, slice(start, start + batch_size), self.device)
-            mu, _ = self.model.encoder(batch.ids, batch.lengths)
+            rows = slice(start, start + batch_size)
+            batch = make_batch(ids, lengths, rows, self.device, props=props)
+            mu, _ = self.model.encode(batch.ids, batch.lengths, batch.props)
             mus.append(mu.cpu())
         return torch.cat(mus) if mus else torch.zeros(0, self.latent_dim)
 
@@ -131,10 +134,16 @@ class MolVAE(ModelState):
         temperature: float = 1.0,
         seed: int | None = None,
         strict: bool = False,
+        condition: np.ndarray | torch.Tensor | None = None,
     ) -> list[str | None]:
         """Decode latent vectors (`n x latent_dim`) to canonical SMILES (``None`` where the
         decode is no molecule: empty, an invalid SMILES, or with ``strict`` a SELFIES string
-        that SELFIES had to repair)."""
+        that SELFIES had to repair).
+
+        Args:
+            condition: A conditional VAE's `n x n_cond` condition values, in the properties'
+                units (``None`` or ``nan``: the property head's prediction from z).
+        """
         z = torch.as_tensor(z).detach().to("cpu", torch.float32)
         if z.ndim == 1:
             z = z.unsqueeze(0)
@@ -143,10 +152,11 @@ class MolVAE(ModelState):
                 f"Latent vectors have {z.shape[-1]} values but this model's latent space has "
                 f"{self.latent_dim}; encode with the same model."
             )
+        cond = cvae.standardise(self, condition, len(z))
+        model = (self.model, self.vocab, self.data_config.tokens)
         gen = self._generator(seed)
-        tokens = self.data_config.tokens
         return decode_latents(
-            self.model, self.vocab, tokens, z, self.max_len, greedy, temperature, gen, strict
+            *model, z, self.max_len, greedy, temperature, gen, strict=strict, cond=cond
         )
 
     def sample(
@@ -161,6 +171,7 @@ class MolVAE(ModelState):
         similar_to: str | None = None,
         min_similarity: float = MIN_SIMILARITY,
         budget: int | None = None,
+        method: str | None = None,
     ) -> list[str | None] | pd.DataFrame:
         """Sample ``n`` molecules: z from the prior, tokens drawn at ``temperature`` (``0``:
         the most likely token at each step; default 1, or 0 with ``where``/``similar_to``).
@@ -177,12 +188,15 @@ class MolVAE(ModelState):
                 rate). ``False``: every decode, repaired or not (``None`` where no molecule).
                 Conditional sampling is always strict.
             where: Property windows, e.g. ``{"logp": (2, 3), "qed": (0.6, None)}`` (``None``
-                leaves a side open) or ``["logp=2..3", "qed>=0.6"]``: sample conditionally,
-                guided by the property head, and return only molecules whose RDKit-computed
-                properties are inside (see :func:`molvae.conditional.sample_where`).
+                leaves a side open) or ``["logp=2..3", "qed>=0.6"]``: sample conditionally
+                and return only molecules whose RDKit-computed properties are inside (see
+                :func:`molvae.conditional.sample_where`). A conditional VAE samples
+                unconditionally with conditions drawn from its training molecules' values.
             similar_to: A reference SMILES: also require Tanimoto similarity
                 >= ``min_similarity`` to it.
             budget: Most decodes for conditional sampling (default 100 per molecule).
+            method: ``cvae`` (a conditional VAE's decoder is told the windows) or ``guided``
+                (by the property head); default: :func:`molvae.conditional.resolve_method`.
 
         Returns:
             Unconditionally, ``n`` SMILES. Conditionally, a DataFrame of at most ``n`` verified
@@ -191,22 +205,15 @@ class MolVAE(ModelState):
             says so when fewer than ``n`` were found within the budget.
         """
         if where is None and similar_to is None:
+            if method is not None:
+                resolve_method(self, method)  # a wrong method is an error even without windows
             temp = 1.0 if temperature is None else temperature
             return sample_molecules(self, n, temp, seed, prior, strict, progress).smiles
+        temp = 0.0 if temperature is None else temperature
         got = sample_where(
-            self,
-            n,
-            where,
-            similar_to,
-            min_similarity,
-            budget,
-            0.0 if temperature is None else temperature,
-            seed,
-            prior,
-            progress,
+            self, n, where, similar_to, min_similarity, budget, temp, seed, prior, progress, method
         )
-        frame = got.frame
-        frame.attrs.update(hit_rate=got.hit_rate, decoded=got.decoded, uniqueness=got.uniqueness)
+        frame = got.frame  # its attrs hold the hit rate, decodes, uniqueness and method
         if got.shortfall():
             warnings.warn(got.shortfall(), stacklevel=2)
         return frame
@@ -218,8 +225,10 @@ class MolVAE(ModelState):
         return torch.Generator(device=self.device).manual_seed(seed)
 
     def reconstruct(self, smiles: list[str]) -> list[str | None]:
-        """Greedy decode of each molecule's posterior mean."""
-        return self.decode(self.encode(smiles))
+        """Greedy decode of each molecule's posterior mean (a conditional VAE's with the
+        molecule's own condition)."""
+        ds, _ = self._prepare_all([smiles] if isinstance(smiles, str) else list(smiles))
+        return self.decode(self.encode_dataset(ds), condition=cvae.condition_of(self, ds.smiles))
 
     # -- latent space (molvae.latent) and anomaly scores (molvae.anomaly) -----------------------
 

@@ -1,54 +1,47 @@
-"""Conditional sampling: molecules inside property windows, guided by the latent property head
-and verified by RDKit (``molvae sample --where``, ``MolVAE.sample(where=...)``).
+"""Conditional sampling: molecules inside property windows, verified by RDKit
+(``molvae sample --where``, ``MolVAE.sample(where=...)``).
 
-Each round:
+Two methods propose what to decode; one loop (:func:`sample_where`) does the rest:
 
-1. starts latents around known molecules inside the windows (the model's sample of training
-   molecules at first, then each verified hit; :class:`molvae.guide.Pool`), the less used and
-   the likelier under the prior first. While fewer than a handful are inside, it starts around
-   those closest, and learns from every decode: a climb toward windows far from the data;
-2. refines them by gradient steps on the head's predicted distance to the windows plus a
-   light ``-log prior`` (:class:`molvae.guide.Guide`), then keeps those the head places inside;
-3. decodes them greedily, keeps strict decodes (as :func:`molvae.sample.sample_molecules`
-   does), drops molecules already seen, and verifies the rest with RDKit
-   (:class:`molvae.windows.Verifier`): only computed values count, never predictions.
+- ``guided`` (any model with a property head): latents around known molecules inside the
+  windows, refined by the latent property head (:class:`molvae.guide.GuidedProposer`);
+- ``cvae`` (a conditional VAE, ``molvae train --condition``): z from the prior and the
+  decoder's condition drawn inside the windows (:class:`CvaeProposer`).
 
-Windows on properties the head lacks (and similarity) are reached through the anchors alone.
-Rounds repeat until ``n`` molecules are verified or the decode budget is spent.
+Each round the loop asks the method for latents (and conditions), decodes them greedily, keeps
+strict decodes (as :func:`molvae.sample.sample_molecules` does), drops molecules already seen,
+and verifies the rest with RDKit (:class:`molvae.windows.Verifier`): only computed values
+count, never predictions or conditions. Windows on properties neither method steers (and
+similarity) are met through verification alone. Rounds repeat until ``n`` molecules are
+verified or the decode budget is spent.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import pandas as pd
 import torch
 
+from molvae.cvae import condition_names, draw_conditions
 from molvae.data.chem import is_strict, tokens_to_smiles
 from molvae.errors import UserError
-from molvae.guide import FOUND_SPREAD, SEED_SPREAD, SIMILAR_SPREAD, Pool, build_guide
+from molvae.guide import GuidedProposer
 from molvae.progress import progress_bar
-from molvae.sample import DECODE_BATCH, decode_texts
-from molvae.windows import Bounds, Verifier, resolve_windows
+from molvae.sample import DECODE_BATCH, decode_texts, sample_latents
+from molvae.windows import Bounds, Verifier, Window, resolve_windows
 
 if TYPE_CHECKING:
     from molvae.api import MolVAE
 
 #: The default decode budget per molecule asked for.
 DECODES_PER_MOLECULE = 100
-#: At least this fraction of each round's latents is decoded (those the head places closest),
-#: so windows the head deems out of reach still spend the budget and end.
-MIN_DECODE_FRACTION = 0.1
-#: Most decodes per round: this many, or :data:`DECODES_PER_ANCHOR` per known molecule inside
-#: the windows if more (at most :data:`molvae.sample.DECODE_BATCH`). Decodes around one anchor
-#: repeat each other; in small rounds each round's hits become anchors for the next.
-CLIMB_ROUND = 200
-DECODES_PER_ANCHOR = 4
 #: The default minimum Tanimoto similarity to ``similar_to``.
 MIN_SIMILARITY = 0.4
+#: How conditional sampling proposes molecules (``method`` of :func:`sample_where`).
+METHODS = ("cvae", "guided")
 
 
 @dataclass
@@ -57,7 +50,8 @@ class Conditioned:
 
     Attributes:
         frame: The verified molecules: ``smiles``, each window's computed property (and
-            ``similarity`` with a reference), at most ``n`` rows.
+            ``similarity`` with a reference), at most ``n`` rows; its ``attrs`` hold
+            ``hit_rate``, ``decoded``, ``uniqueness`` and ``method``.
         n: Molecules asked for.
         verified: Distinct molecules found inside the windows (the last round may find more
             than ``n``; ``frame`` keeps the first ``n``).
@@ -65,6 +59,7 @@ class Conditioned:
         strict: Of those, decodes that were strict SELFIES.
         in_window: Strict decodes inside the windows, repeats counted.
         windows: The windows, as the user would write them.
+        method: ``cvae`` or ``guided``.
     """
 
     frame: pd.DataFrame
@@ -74,6 +69,7 @@ class Conditioned:
     strict: int
     in_window: int
     windows: str
+    method: str = "guided"
 
     @property
     def hit_rate(self) -> float:
@@ -96,6 +92,66 @@ class Conditioned:
         )
 
 
+class Proposer(Protocol):
+    """Where a method's latents come from (:class:`~molvae.guide.GuidedProposer`,
+    :class:`CvaeProposer`)."""
+
+    method: str
+    known: list[str]  # molecules never to be written
+
+    def most(self) -> int: ...  # most decodes in the next round
+
+    def propose(
+        self, size: int, gen: torch.Generator | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]: ...  # 1..size latents, conditions or None
+
+    def learn(self, frame: pd.DataFrame) -> None: ...  # newly checked molecules, with ``hit``
+
+
+class CvaeProposer:
+    """A conditional VAE's proposals: z from the prior, the condition drawn inside the windows
+    (:func:`molvae.cvae.draw_conditions`); it learns nothing between rounds."""
+
+    method = "cvae"
+
+    def __init__(
+        self, vae: MolVAE, windows: Sequence[Window], prior: str, seed: int | None
+    ) -> None:
+        self.vae, self.windows, self.prior = vae, list(windows), prior
+        self.known: list[str] = []
+        self.cpu_gen = None if seed is None else torch.Generator().manual_seed(seed)
+
+    def most(self) -> int:
+        return DECODE_BATCH
+
+    def propose(self, size: int, gen: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+        z = sample_latents(self.vae, size, self.prior, gen)  # (size, Z)
+        return z, draw_conditions(self.vae, size, self.windows, self.cpu_gen)  # (size, C)
+
+    def learn(self, frame: pd.DataFrame) -> None:
+        pass
+
+
+def resolve_method(vae: MolVAE, method: str | None, windows: Sequence[Window] = ()) -> str:
+    """The conditional sampling method: ``method``, or by default ``cvae`` for a conditional
+    VAE with a window on one of its condition properties, else ``guided``.
+
+    Raises:
+        UserError: An unknown method, or ``cvae`` for a model that is not a conditional VAE.
+    """
+    names = condition_names(vae)
+    if method is None:
+        return "cvae" if any(w.name in names for w in windows) else "guided"
+    if method not in METHODS:
+        raise UserError(f"Unknown method '{method}'; choose {' or '.join(METHODS)}.")
+    if method == "cvae" and not names:
+        raise UserError(
+            "Method cvae needs a conditional VAE but this model was trained without "
+            "--condition; use --method guided, or train one with --condition logp,qed."
+        )
+    return method
+
+
 def sample_where(
     vae: MolVAE,
     n: int,
@@ -107,6 +163,7 @@ def sample_where(
     seed: int | None = None,
     prior: str = "auto",
     progress: bool = False,
+    method: str | None = None,
 ) -> Conditioned:
     """Sample ``n`` distinct molecules whose RDKit-computed properties lie inside ``where``.
 
@@ -123,9 +180,11 @@ def sample_where(
         seed: Random seed (``None``: not reproducible).
         prior: ``auto``, ``standard`` or ``fitted`` (see :func:`molvae.sample.sample_latents`).
         progress: Show a progress bar.
+        method: ``cvae`` or ``guided`` (see the module docs); ``None``: see
+            :func:`resolve_method`.
 
     Raises:
-        UserError: No window nor reference, a bad window, property or reference molecule.
+        UserError: No window nor reference, a bad window, property, method or reference.
     """
     windows = resolve_windows(where, vae.property_names)
     if not windows and similar_to is None:
@@ -134,68 +193,69 @@ def sample_where(
         raise UserError(f"Ask for at least one molecule, not {n}.")
     if budget is not None and budget < 1:
         raise UserError(f"The decode budget must be at least 1, not {budget}.")
+    method = resolve_method(vae, method, windows)
     verifier = Verifier(windows, similar_to, min_similarity)
-    guide = build_guide(vae, windows, prior)
+    proposer: Proposer
+    if method == "cvae":
+        proposer = CvaeProposer(vae, windows, prior, seed)
+    else:
+        proposer = GuidedProposer(vae, windows, verifier, similar_to, prior)
     budget = DECODES_PER_MOLECULE * n if budget is None else budget
     gen = None if seed is None else torch.Generator(vae.device).manual_seed(seed)
+    return _sample_verified(vae, n, verifier, proposer, budget, temperature, gen, progress)
+
+
+def _sample_verified(
+    vae: MolVAE,
+    n: int,
+    verifier: Verifier,
+    proposer: Proposer,
+    budget: int,
+    temperature: float,
+    gen: torch.Generator | None,
+    progress: bool,
+) -> Conditioned:
+    """The loop of :func:`sample_where`, whatever the method: propose, decode, keep strict
+    decodes, dedupe, verify, until ``n`` are verified or ``budget`` decodes are spent."""
     tokens = vae.data_config.tokens
-    # Seeds (never output): the reference, else the model's sample of training molecules.
-    seeds = [similar_to] if similar_to else list(vae.train_sample)
-    seed_spread, found_spread = (SIMILAR_SPREAD,) * 2 if similar_to else (SEED_SPREAD, FOUND_SPREAD)
-    checked: dict[str, bool] = {}
-    pool = Pool(guide)
-    scales: dict[str, float] = {}
-    if seeds:
-        ds, _ = vae.prepare(seeds)
-        frame = verifier.check(ds.smiles)
-        scales = verifier.scales(frame)
-        checked.update(dict.fromkeys(ds.smiles, False))
-        pool.add(vae, ds.smiles, verifier.distance(frame, scales), seed_spread)
+    checked: dict[str, bool] = dict.fromkeys(proposer.known, False)
     found: list[pd.DataFrame] = []
-    hits = decoded = n_strict = in_window = proposed = chosen = 0
+    hits = decoded = n_strict = in_window = 0
     with progress_bar(n, "Sampling in the window", progress) as bar:
         while hits < n and decoded < budget:
             rate = max(hits / decoded if decoded else 0.05, 1 / DECODES_PER_MOLECULE)
-            # Let the anchors multiply before many decodes start from the same few.
-            most = min(max(CLIMB_ROUND, DECODES_PER_ANCHOR * pool.inside), DECODE_BATCH)
-            size = min(int((n - hits) / rate * 1.1) + 1, budget - decoded, most)
-            pass_rate = max(chosen / proposed if proposed else 0.5, MIN_DECODE_FRACTION)
-            m = int(size / pass_rate) + 1
-            start = guide.around(*pool.anchors(m, gen), gen) if len(pool.z) else guide.draw(m, gen)
-            z = guide.refine(start)  # (m, Z)
-            with torch.no_grad():
-                dist = guide.distance(z, aimed=False)
-            order = torch.argsort(dist)[:size]
-            least = math.ceil(MIN_DECODE_FRACTION * len(z))  # >= 1: every round decodes
-            keep = order[: max(int((dist == 0).sum()), least)]
-            proposed, chosen = proposed + len(z), chosen + len(keep)
+            size = min(int((n - hits) / rate * 1.1) + 1, budget - decoded, proposer.most())
+            z, cond = proposer.propose(size, gen)
             texts = decode_texts(
                 vae.model,
                 vae.vocab,
                 tokens,
-                z[keep],
+                z,
                 vae.max_len,
                 temperature == 0,
                 temperature,
                 gen,
+                cond=cond,
             )
-            decoded += len(keep)
+            decoded += len(z)
             smiles = [tokens_to_smiles(t, tokens) for t in texts if is_strict(t, tokens)]
             n_strict += len(smiles)
             new = list(dict.fromkeys(s for s in smiles if s and s not in checked))
             if new:
                 frame = verifier.check(new)
                 checked.update(zip(new, frame["hit"], strict=True))
-                scales = scales or verifier.scales(frame)
-                useful = frame if pool.climbing else frame[frame["hit"]]
-                distances = verifier.distance(useful, scales)
-                pool.add(vae, list(useful["smiles"]), distances, found_spread)
+                proposer.learn(frame)
                 frame = frame[frame["hit"]].drop(columns="hit")
                 found.append(frame)
                 bar.advance(min(len(frame), n - hits))
                 hits += len(frame)
             in_window += sum(bool(s and checked.get(s)) for s in smiles)
             bar.status(f"hit rate {hits / decoded:.3f} of {decoded} decodes")
-    columns = ["smiles", *verifier.names] + (["similarity"] if similar_to else [])
+    columns = ["smiles", *verifier.names] + (["similarity"] if verifier.ref_fp is not None else [])
     frame = pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=columns)
-    return Conditioned(frame.head(n), n, hits, decoded, n_strict, in_window, verifier.describe())
+    got = Conditioned(
+        frame.head(n), n, hits, decoded, n_strict, in_window, verifier.describe(), proposer.method
+    )
+    stats = {"hit_rate": got.hit_rate, "decoded": decoded, "uniqueness": got.uniqueness}
+    got.frame.attrs.update(stats, method=got.method)
+    return got

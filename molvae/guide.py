@@ -7,19 +7,22 @@ greedily for the bundled model), and the head predicts their properties far bett
 (correlation 0.94 against 0.15 for logP), so anchoring proposals on molecules is what makes
 the head's guidance pay. :class:`Guide` then refines each proposal by gradient steps on the
 head's predicted distance to the windows, with the prior's density as a regulariser.
+:class:`GuidedProposer` puts them together as the proposals of ``sample_where(method="guided")``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import pandas as pd
 import torch
 
 from molvae.errors import UserError
-from molvae.sample import PRIORS
-from molvae.windows import Window
+from molvae.sample import DECODE_BATCH, PRIORS
+from molvae.windows import Verifier, Window
 
 if TYPE_CHECKING:
     from molvae.api import MolVAE
@@ -49,6 +52,14 @@ MIN_ANCHORS = 32
 #: molecule away from the data (on the bundled model, median QED of TPSA 90-120 hits fell to
 #: 0.50 against 0.62 for unconditional samples in the window).
 ANCHOR_PRIOR_WEIGHT = 0.5
+#: At least this fraction of each round's latents is decoded (those the head places closest),
+#: so windows the head deems out of reach still spend the budget and end.
+MIN_DECODE_FRACTION = 0.1
+#: Most decodes per round: this many, or :data:`DECODES_PER_ANCHOR` per known molecule inside
+#: the windows if more (at most :data:`molvae.sample.DECODE_BATCH`). Decodes around one anchor
+#: repeat each other; in small rounds each round's hits become anchors for the next.
+CLIMB_ROUND = 200
+DECODES_PER_ANCHOR = 4
 
 
 @dataclass
@@ -192,3 +203,74 @@ class Pool:
         pick = best[torch.multinomial(weight, n, replacement=True, generator=gen)]
         self.uses += torch.bincount(pick, minlength=len(self.uses)).to(self.uses.dtype)
         return self.z[pick], self.spread[pick]
+
+
+class GuidedProposer:
+    """Head-guided proposals for :func:`molvae.conditional.sample_where`.
+
+    Each round starts latents around known molecules inside the windows (the model's sample of
+    training molecules, or the reference of ``similar_to``, at first, then each verified hit;
+    :class:`Pool`), the less used and the likelier under the prior first. While fewer than
+    :data:`MIN_ANCHORS` are inside, it starts around those closest and learns from every
+    decode: a climb toward windows far from the data. :meth:`Guide.refine` then moves them
+    toward the windows the head predicts, and those the head places inside are decoded.
+
+    Attributes:
+        known: Molecules never to be written (the seeds).
+    """
+
+    method = "guided"
+
+    def __init__(
+        self,
+        vae: MolVAE,
+        windows: Sequence[Window],
+        verifier: Verifier,
+        similar_to: str | None = None,
+        prior: str = "auto",
+    ) -> None:
+        self.vae, self.verifier = vae, verifier
+        self.guide = build_guide(vae, windows, prior)
+        self.pool = Pool(self.guide)
+        spreads = (SIMILAR_SPREAD,) * 2 if similar_to else (SEED_SPREAD, FOUND_SPREAD)
+        self.seed_spread, self.found_spread = spreads
+        self.scales: dict[str, float] = {}
+        self.known: list[str] = []
+        self.proposed = self.chosen = 0
+        seeds = [similar_to] if similar_to else list(vae.train_sample)
+        if seeds:
+            ds, _ = vae.prepare(seeds)
+            frame = verifier.check(ds.smiles)
+            self.scales = verifier.scales(frame)
+            self.known = list(ds.smiles)
+            distances = verifier.distance(frame, self.scales)
+            self.pool.add(vae, ds.smiles, distances, self.seed_spread)
+
+    def most(self) -> int:
+        """Most decodes in the next round: the anchors multiply before many decodes start
+        from the same few."""
+        return min(max(CLIMB_ROUND, DECODES_PER_ANCHOR * self.pool.inside), DECODE_BATCH)
+
+    def propose(self, size: int, gen: torch.Generator | None) -> tuple[torch.Tensor, None]:
+        """At most ``size`` (at least one) refined latents to decode, `m x latent_dim`, and no
+        condition."""
+        pass_rate = max(self.chosen / self.proposed if self.proposed else 0.5, MIN_DECODE_FRACTION)
+        m = int(size / pass_rate) + 1
+        guide, pool = self.guide, self.pool
+        start = guide.around(*pool.anchors(m, gen), gen) if len(pool.z) else guide.draw(m, gen)
+        z = guide.refine(start)  # (m, Z)
+        with torch.no_grad():
+            dist = guide.distance(z, aimed=False)
+        order = torch.argsort(dist)[:size]
+        least = math.ceil(MIN_DECODE_FRACTION * len(z))  # >= 1: every round decodes
+        keep = order[: max(int((dist == 0).sum()), least)]
+        self.proposed, self.chosen = self.proposed + len(z), self.chosen + len(keep)
+        return z[keep], None
+
+    def learn(self, frame: pd.DataFrame) -> None:
+        """Remember newly checked molecules (a :meth:`Verifier.check` frame) as anchors: the
+        hits, or every one while climbing."""
+        self.scales = self.scales or self.verifier.scales(frame)
+        useful = frame if self.pool.climbing else frame[frame["hit"]]
+        distances = self.verifier.distance(useful, self.scales)
+        self.pool.add(self.vae, list(useful["smiles"]), distances, self.found_spread)

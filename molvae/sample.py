@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from molvae.cvae import draw_conditions
 from molvae.data.chem import is_strict, tokens_to_smiles
 from molvae.data.tokens import Vocab
 from molvae.errors import UserError
@@ -112,6 +113,7 @@ def decode_texts(
     temperature: float = 1.0,
     generator: torch.Generator | None = None,
     progress: bool = False,
+    cond: torch.Tensor | None = None,
 ) -> list[str]:
     """Decode `n x latent_dim` latent vectors to token strings, :data:`DECODE_BATCH` at a time.
 
@@ -126,6 +128,8 @@ def decode_texts(
         temperature: Sampling temperature; ``0`` means greedy.
         generator: Random generator (on the model's device) for reproducible sampling.
         progress: Show a progress bar.
+        cond: `n x n_cond` standardised conditions of a CVAE (``None``, or ``nan`` values:
+            the head's predictions from ``z``; see :meth:`molvae.model.VAE.generate`).
     """
     model.eval()
     device = next(model.parameters()).device
@@ -141,6 +145,7 @@ def decode_texts(
                 greedy=greedy,
                 generator=generator,
                 first_tokens=first,
+                cond=None if cond is None else cond[start : start + DECODE_BATCH].to(device),
             )
             out.extend(vocab.decode(row) for row in ids.cpu().tolist())
             bar.advance(len(zb))
@@ -158,13 +163,17 @@ def decode_latents(
     generator: torch.Generator | None = None,
     progress: bool = False,
     strict: bool = False,
+    cond: torch.Tensor | None = None,
 ) -> list[str | None]:
     """Decode `n x latent_dim` latent vectors to canonical SMILES (see :func:`decode_texts`).
 
     Args:
         strict: ``None`` for strings SELFIES had to repair (see :func:`ids_to_smiles`).
+        cond: A CVAE's standardised conditions (see :func:`decode_texts`).
     """
-    texts = decode_texts(model, vocab, tokens, z, max_len, greedy, temperature, generator, progress)
+    texts = decode_texts(
+        model, vocab, tokens, z, max_len, greedy, temperature, generator, progress, cond
+    )
     return texts_to_smiles(texts, tokens, strict)
 
 
@@ -198,7 +207,8 @@ def sample_molecules(
     RDKit parses (:func:`~molvae.data.chem.is_strict`). With ``strict``, latent vectors are
     drawn and decoded in rounds until ``n`` strict molecules are found, or until
     :data:`MAX_DRAWS_PER_MOLECULE` ``* n`` decodes are spent (then fewer come back). The strict
-    rate of all decodes is counted either way.
+    rate of all decodes is counted either way. A conditional VAE decodes each z with a
+    condition drawn from its training molecules' values (:func:`molvae.cvae.draw_conditions`).
 
     Args:
         vae: The model.
@@ -210,6 +220,8 @@ def sample_molecules(
         progress: Show a progress bar.
     """
     generator = None if seed is None else torch.Generator(vae.device).manual_seed(seed)
+    cpu_generator = None if seed is None else torch.Generator().manual_seed(seed)
+    conditional = bool(vae.model.condition) and vae.conditions is not None
     tokens = vae.data_config.tokens
     kept: list[str | None] = []
     drawn = n_strict = 0
@@ -221,8 +233,17 @@ def sample_molecules(
                 rate = max(n_strict / drawn if drawn else 1.0, 1 / MAX_DRAWS_PER_MOLECULE)
                 want = min(int(want / rate * 1.1) + 1, budget - drawn)
             z = sample_latents(vae, want, prior=prior, generator=generator)  # (want, Z)
+            cond = draw_conditions(vae, want, (), cpu_generator) if conditional else None
             texts = decode_texts(
-                vae.model, vae.vocab, tokens, z, vae.max_len, False, temperature, generator
+                vae.model,
+                vae.vocab,
+                tokens,
+                z,
+                vae.max_len,
+                False,
+                temperature,
+                generator,
+                cond=cond,
             )
             flags = [is_strict(t, tokens) for t in texts]
             drawn, n_strict = drawn + want, n_strict + sum(flags)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from molvae import cvae
 from molvae.data.dataset import MolDataset
 from molvae.data.load import load_dataset
 from molvae.data.tables import read_table
@@ -100,7 +101,7 @@ def reconstruct_table(
         and the rejected rows.
     """
     ds, rejects = prepare(vae, data, progress=progress)
-    decoded = vae.decode(vae.encode_dataset(ds))
+    decoded = vae.decode(vae.encode_dataset(ds), condition=cvae.condition_of(vae, ds.smiles))
     exact = [a == b for a, b in zip(ds.smiles, decoded, strict=True)]
     return pd.DataFrame({"smiles": ds.smiles, "decoded": decoded, "exact": exact}), rejects
 
