@@ -10,7 +10,7 @@ import pandas as pd
 import typer
 
 from molvae.cli.common import ModelArg, default_of, load_model
-from molvae.conditional import sample_where
+from molvae.conditional import resolve_method, sample_where
 from molvae.progress import console
 from molvae.sample import sample_molecules
 
@@ -54,10 +54,18 @@ def sample(
         int | None,
         typer.Option(help="Most decodes with --where / --similar-to (default: 100 per molecule)."),
     ] = None,
+    method: Annotated[
+        str | None,
+        typer.Option(
+            help="How --where proposes molecules: cvae (a model trained with --condition; the "
+            "default when a window is on its condition) or guided (by the property head)."
+        ),
+    ] = None,
 ) -> None:
     """Sample molecules from the prior; prints valid / strict / unique / novel fractions.
 
-    With --where (and/or --similar-to), sample inside property windows guided by the property
+    With --where (and/or --similar-to), sample inside property windows: a conditional VAE's
+    decoder is told the windows (--method cvae), any other model is guided by its property
     head; every molecule written is checked with RDKit and listed with its computed properties.
     """
     vae = load_model(model)
@@ -65,13 +73,23 @@ def sample(
         if temperature is None:
             temperature = default_of(sample_where, "temperature")
         got = sample_where(
-            vae, n, where, similar_to, min_similarity, budget, temperature, seed, prior, True
+            vae,
+            n,
+            where,
+            similar_to,
+            min_similarity,
+            budget,
+            temperature,
+            seed,
+            prior,
+            True,
+            method,
         )
         _write(got.frame, output)
         console.print(
             f"{len(got.frame)} molecules in {got.windows}{f' -> {output}' if output else ''}: "
-            f"hit rate {got.hit_rate:.3f} ({got.verified} verified of {got.decoded} decodes), "
-            f"uniqueness {got.uniqueness:.3f}"
+            f"hit rate {got.hit_rate:.3f} ({got.verified} verified of {got.decoded} decodes, "
+            f"method {got.method}), uniqueness {got.uniqueness:.3f}"
         )
         if got.shortfall():
             console.print(got.shortfall())
@@ -79,6 +97,8 @@ def sample(
         return
     from molvae.metrics import fraction_unique, fraction_valid, novelty
 
+    if method is not None:
+        resolve_method(vae, method)  # a wrong method is an error even without --where
     if temperature is None:
         temperature = default_of(sample_molecules, "temperature")
     sampled = sample_molecules(vae, n, temperature, seed, prior, strict, progress=True)

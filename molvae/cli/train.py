@@ -24,6 +24,13 @@ def train(
             help="Comma-separated targets: CSV columns and/or logp, qed, sa, mw, tpsa, plogp."
         ),
     ] = None,
+    condition: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated properties to condition the encoder and decoder on (a "
+            "conditional VAE for sample --where), e.g. logp,qed; added to --properties."
+        ),
+    ] = None,
     smiles_col: Annotated[str | None, typer.Option(help="The SMILES column.")] = None,
     epochs: Annotated[int | None, typer.Option(help="Override the preset's epochs.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Override the batch size.")] = None,
@@ -70,12 +77,13 @@ def train(
     train_cfg = replace(
         p.train, epochs=epochs, batch_size=batch_size, beta=beta, seed=seed, device=device
     )
+    model_cfg = replace(p.model, condition=tuple(dict.fromkeys(split_list(condition))) or None)
     model = train_model(
         data,
         out=out,
         preset=preset,
         data_config=data_cfg,
-        model_config=p.model,
+        model_config=model_cfg,
         train_config=train_cfg,
         resume=resume,
         force=force,
