@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from molvae import cvae
 from molvae.data import chem
 from molvae.data.dataset import Batch, MolDataset, make_batch
 from molvae.errors import UserError
@@ -93,9 +94,11 @@ def score_dataset(
         raise UserError(f"--samples must be at least 1, got {n_samples}.")
     ids, lengths = ds.to_padded(vae.vocab)
     gen = torch.Generator(device=vae.device).manual_seed(seed)
+    props = cvae.encoder_condition(vae, ds.smiles)  # a CVAE reads each molecule's properties
     neg_elbo, recon = [], []
     for start in range(0, len(ds), batch_size):
-        batch = make_batch(ids, lengths, slice(start, start + batch_size), vae.device)
+        rows = slice(start, start + batch_size)
+        batch = make_batch(ids, lengths, rows, vae.device, props=props)
         nll, kl = elbo_terms(vae.model, batch, n_samples, gen)
         neg_elbo.append((nll.mean(dim=1) + kl).cpu())
         recon.append((torch.logsumexp(-nll, dim=1) - math.log(n_samples)).cpu())
