@@ -79,8 +79,8 @@ def validate(
         rows = np.flatnonzero(checked[idx])
         if len(rows):
             pick = torch.from_numpy(rows).to(out.mu.device)
-            cond = None if out.cond is None else out.cond[pick]
-            gen = model.generate(out.mu[pick], batch.ids.shape[1], greedy=True, cond=cond)  # (b, T)
+            given = {} if out.cond is None else {"cond": out.cond[pick]}  # a CVAE's own condition
+            gen = model.generate(out.mu[pick], max_len=batch.ids.shape[1], greedy=True, **given)
             want, keep = batch.ids[rows], mask[rows]
             same_tokens += int(((gen == want) | ~keep).all(dim=1).sum())
             decoded = ids_to_smiles(gen.cpu(), vocab, tokens)
