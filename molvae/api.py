@@ -74,16 +74,26 @@ class MolVAE(ModelState):
         :func:`molvae.tabular.prepare`."""
         return tabular.prepare(self, data, rejects_path=rejects_path, progress=progress)
 
-    @torch.no_grad()
     def encode_dataset(self, ds: MolDataset, batch_size: int = 1000) -> torch.Tensor:
         """Posterior means of a prepared dataset: `n x latent_dim`."""
+        return self.encode_posterior(ds, batch_size)[0]
+
+    @torch.no_grad()
+    def encode_posterior(
+        self, ds: MolDataset, batch_size: int = 1000
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior means and standard deviations of a prepared dataset: `n x latent_dim`
+        each, on the CPU."""
         ids, lengths = ds.to_padded(self.vocab)
-        mus = []
+        mus, sigmas = [], []
         for start in range(0, len(ds), batch_size):
             batch = make_batch(ids, lengths, slice(start, start + batch_size), self.device)
-            mu, _ = self.model.encoder(batch.ids, batch.lengths)
+            mu, logvar = self.model.encoder(batch.ids, batch.lengths)
             mus.append(mu.cpu())
-        return torch.cat(mus) if mus else torch.zeros(0, self.latent_dim)
+            sigmas.append((0.5 * logvar).exp().cpu())
+        if not mus:
+            return torch.zeros(0, self.latent_dim), torch.zeros(0, self.latent_dim)
+        return torch.cat(mus), torch.cat(sigmas)
 
     def encode(self, smiles: str | list[str]) -> torch.Tensor:
         """Posterior means E[z|x] of molecules: `n x latent_dim`.
@@ -167,9 +177,10 @@ class MolVAE(ModelState):
 
         Args:
             prior: ``standard`` draws z from N(0, I), the VAE's prior. ``fitted`` draws it from
-                a Gaussian fitted to the latent means of real molecules (see :meth:`fit_prior`):
-                with a small β the posteriors do not fill N(0, I), and z from its empty regions
-                decodes to atypical molecules (Ghosh et al. 2020, ex-post density estimation).
+                the prior fitted to real molecules (see :meth:`fit_prior`; a Gaussian over
+                their latent means or their aggregate posterior): with a small β the
+                posteriors do not fill N(0, I), and z from its empty regions decodes
+                to atypical molecules (Ghosh et al. 2020, ex-post density estimation).
                 ``auto`` uses ``fitted`` when the model has one, else ``standard``.
             strict: Keep drawing until ``n`` molecules decode from strict SELFIES, i.e. without
                 SELFIES repairing the string, or for a SMILES model from valid SMILES (see
@@ -252,14 +263,16 @@ class MolVAE(ModelState):
         """Per-molecule anomaly scores and flags; see :func:`molvae.anomaly.score`."""
         return anomaly.score(self, data, n_samples=n_samples, threshold=threshold, seed=seed)
 
-    def fit_prior(self, data: Any) -> None:
-        """Fit a full-covariance Gaussian to the latent means of ``data`` (molecules like the
-        training set) and keep it with the model, for ``sample(prior="fitted")``.
+    def fit_prior(self, data: Any, kind: str = "gaussian") -> None:
+        """Fit the sampling prior to ``data`` (molecules like the training set, held out from
+        it) and keep it with the model, for ``sample(prior="fitted")``: a full-covariance
+        Gaussian over their latent means, or with ``kind="mixture"`` their aggregate
+        posterior (see :func:`molvae.sample.fit_prior`).
 
         Raises:
-            UserError: Fewer usable molecules than twice the latent size.
+            UserError: An unknown kind, or fewer usable molecules than twice the latent size.
         """
-        self.prior = fit_prior(self, data)
+        self.prior = fit_prior(self, data, kind)
 
     def calibrate(self, reference: Any, quantile: float = anomaly.DEFAULT_QUANTILE) -> float:
         """Set the anomaly threshold from reference molecules (:func:`molvae.anomaly.calibrate`)."""
