@@ -263,16 +263,17 @@ class MolVAE(ModelState):
         """Per-molecule anomaly scores and flags; see :func:`molvae.anomaly.score`."""
         return anomaly.score(self, data, n_samples=n_samples, threshold=threshold, seed=seed)
 
-    def fit_prior(self, data: Any, kind: str = "gaussian") -> None:
+    def fit_prior(self, data: Any, kind: str = "gaussian", spread: float = 1.0) -> None:
         """Fit the sampling prior to ``data`` (molecules like the training set, held out from
         it) and keep it with the model, for ``sample(prior="fitted")``: a full-covariance
         Gaussian over their latent means, or with ``kind="mixture"`` their aggregate
         posterior (see :func:`molvae.sample.fit_prior`).
 
         Raises:
-            UserError: An unknown kind, or fewer usable molecules than twice the latent size.
+            UserError: An unknown kind, a spread that is not positive, or fewer usable
+                molecules than twice the latent size.
         """
-        self.prior = fit_prior(self, data, kind)
+        self.prior = fit_prior(self, data, kind, spread)
 
     def calibrate(self, reference: Any, quantile: float = anomaly.DEFAULT_QUANTILE) -> float:
         """Set the anomaly threshold from reference molecules (:func:`molvae.anomaly.calibrate`)."""

@@ -61,7 +61,7 @@ def sample_latents(
     return torch.randn(n, vae.latent_dim, generator=generator, device=vae.device)
 
 
-def fit_prior(vae: MolVAE, data: Any, kind: str = "gaussian") -> LatentPrior:
+def fit_prior(vae: MolVAE, data: Any, kind: str = "gaussian", spread: float = 1.0) -> LatentPrior:
     """Fit the sampling prior to ``data`` (molecules like the training set, held out from it).
 
     Args:
@@ -70,12 +70,17 @@ def fit_prior(vae: MolVAE, data: Any, kind: str = "gaussian") -> LatentPrior:
         kind: ``gaussian``: a full-covariance Gaussian fitted to their latent means.
             ``mixture``: their aggregate posterior, the mixture of each molecule's q(z|x)
             (at most :data:`MAX_COMPONENTS` molecules; the Gaussian is fitted too).
+        spread: For a mixture, scale each posterior's standard deviations by this when
+            sampling (see :class:`~molvae.state.LatentPrior`).
 
     Raises:
-        UserError: An unknown ``kind``, or fewer usable molecules than twice the latent size.
+        UserError: An unknown ``kind``, a ``spread`` that is not positive, or fewer usable
+            molecules than twice the latent size.
     """
     if kind not in PRIOR_KINDS:
         raise UserError(f"Unknown prior kind '{kind}'; choose {' or '.join(PRIOR_KINDS)}.")
+    if not spread > 0:
+        raise UserError(f"The prior's spread must be positive, got {spread}.")
     ds, _ = vae.prepare(data)
     if len(ds) < 2 * vae.latent_dim:
         raise UserError(
@@ -87,7 +92,7 @@ def fit_prior(vae: MolVAE, data: Any, kind: str = "gaussian") -> LatentPrior:
     if kind == "gaussian":
         return gaussian
     keep = torch.randperm(len(mu), generator=torch.Generator().manual_seed(0))[:MAX_COMPONENTS]
-    return LatentPrior(gaussian.mean, gaussian.scale_tril, mu[keep], sigma[keep])
+    return LatentPrior(gaussian.mean, gaussian.scale_tril, mu[keep], sigma[keep], spread)
 
 
 def ids_to_smiles(

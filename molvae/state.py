@@ -36,12 +36,16 @@ class LatentPrior:
         scale_tril: `latent_dim x latent_dim` lower Cholesky factor of the covariance.
         components: `K x latent_dim` posterior means of the mixture, or ``None`` (Gaussian).
         component_scales: `K x latent_dim` posterior standard deviations, or ``None``.
+        spread: Each component's standard deviations are multiplied by this when sampling:
+            above 1 the samples stray further from the reference molecules (more novel and
+            unique, less like them).
     """
 
     mean: torch.Tensor
     scale_tril: torch.Tensor
     components: torch.Tensor | None = None
     component_scales: torch.Tensor | None = None
+    spread: float = 1.0
 
     @property
     def kind(self) -> str:
@@ -58,7 +62,8 @@ class LatentPrior:
             return mean + eps @ self.scale_tril.to(device, torch.float32).T  # (n, Z)
         pick = torch.randint(len(self.components), (n,), generator=generator, device=device)
         means = self.components.to(device, torch.float32)[pick]  # (n, Z)
-        return means + eps * self.component_scales.to(device, torch.float32)[pick]
+        scales = self.spread * self.component_scales.to(device, torch.float32)[pick]  # (n, Z)
+        return means + eps * scales
 
     def to_dict(self, half: bool = False) -> dict[str, torch.Tensor]:
         """Plain tensors for a checkpoint (the mixture's in float16 with ``half``)."""
@@ -70,6 +75,7 @@ class LatentPrior:
             dtype = torch.float16 if half else torch.float32
             out["components"] = self.components.detach().cpu().to(dtype)
             out["component_scales"] = self.component_scales.detach().cpu().to(dtype)
+            out["spread"] = torch.tensor(float(self.spread))
         return out
 
     @classmethod
@@ -81,6 +87,7 @@ class LatentPrior:
             d["scale_tril"].float(),
             None if mix is None else mix.float(),
             None if mix is None else d["component_scales"].float(),
+            float(d.get("spread", 1.0)),
         )
 
 

@@ -103,6 +103,8 @@ def test_mixture_prior_samples_the_reference_posteriors_and_is_saved(
     monkeypatch.setattr(tiny_model, "prior", None)
     with pytest.raises(UserError, match="Unknown prior kind"):
         tiny_model.fit_prior(moses_smiles[:300], kind="flow")
+    with pytest.raises(UserError, match="spread must be positive"):
+        tiny_model.fit_prior(moses_smiles[:300], kind="mixture", spread=0)
     tiny_model.fit_prior(moses_smiles[:300], kind="mixture")
     prior = tiny_model.prior
     assert prior.kind == "mixture"
@@ -124,9 +126,15 @@ def test_mixture_prior_samples_the_reference_posteriors_and_is_saved(
     monkeypatch.undo()
     monkeypatch.setattr(tiny_model, "prior", None)
     tiny_model.prior = prior
+    prior.spread = 1.5  # wider components: draws stray further from the references
+    zw = sample_latents(tiny_model, 500, generator=torch.Generator().manual_seed(0))
+    # same seed, same picks and noise: zw - m = 1.5 (z - m), so m = 3 z - 2 zw is a component
+    means = 3 * z - 2 * zw
+    assert torch.cdist(means, prior.components, compute_mode=exact).min(dim=1).values.max() < 1e-4
     a = tiny_model.sample(20, seed=0)
     tiny_model.save(tmp_path / "m.pt", half=True)
     ckpt = torch.load(tmp_path / "m.pt", weights_only=True)
     assert ckpt["latent_prior"]["components"].dtype == torch.float16
     loaded = MolVAE.load(tmp_path / "m.pt")
-    assert loaded.prior.kind == "mixture" and len(loaded.sample(20, seed=0)) == len(a)
+    assert loaded.prior.kind == "mixture" and loaded.prior.spread == 1.5
+    assert len(loaded.sample(20, seed=0)) == len(a)

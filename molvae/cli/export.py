@@ -31,6 +31,13 @@ def export(
             "(their aggregate posterior; closer to the molecules the model decodes well)."
         ),
     ] = default_of(fit_prior, "kind"),
+    spread: Annotated[
+        float,
+        typer.Option(
+            help="Mixture prior: scale each reference posterior's spread by this (above 1: "
+            "samples further from the reference molecules, more novel)."
+        ),
+    ] = default_of(fit_prior, "spread"),
     quantile: Annotated[float, typer.Option(help="Reference quantile used as threshold.")] = (
         DEFAULT_QUANTILE
     ),
@@ -39,7 +46,7 @@ def export(
     from reference molecules, a fitted sampling prior and an anomaly threshold."""
     vae = load_model(model)
     if reference is not None:
-        vae.fit_prior(reference, prior)
+        vae.fit_prior(reference, prior, spread)
         threshold = vae.calibrate(reference, quantile)
         console.print(
             f"fitted {prior} prior from {reference}; anomaly threshold (neg_elbo, "
