@@ -1,16 +1,16 @@
 """Score trained models the way issue #9's acceptance does, for the recipe study.
 
-For each model: fit the latent prior on held-out MOSES training molecules (not in the model's
-own training set), sample ``--n`` molecules with ``molvae sample``'s defaults (strict, fitted
-prior, T = 1), and score them with :func:`molvae.evaluate.evaluate` against MOSES test: the
-MOSES metrics (equal to the official code), the raw strict rate, ring statistics, greedy
-reconstruction of ``--n-recon`` random test molecules and the property-head R². Each result
-also names the molecule-passes the model was trained for (steps x batch size), so a learning
-curve can be drawn from several checkpoints.
+For each model: fit the latent prior (``--fit gaussian`` or ``mixture``) on held-out MOSES
+training molecules (not in the model's own training set), sample ``--n`` molecules with
+``molvae sample``'s defaults (strict, fitted prior, T = 1), and score them with
+:func:`molvae.evaluate.evaluate` against MOSES test: the MOSES metrics (equal to the official
+code), the raw strict rate, ring statistics, greedy reconstruction of ``--n-recon`` random test
+molecules and the property-head R². Each result also names the molecule-passes the model was
+trained for (steps x batch size), so a learning curve can be drawn from several checkpoints.
 
 Usage::
 
-    python benchmarks/recipe_study.py runs/a/best.pt runs/b/best.pt --n 10000
+    python benchmarks/recipe_study.py runs/a/best.pt runs/b/best.pt --n 10000 --fit mixture
 
 Prints one JSON object (a list of results under ``results``) on stdout; progress on stderr.
 """
@@ -31,7 +31,7 @@ MOSES = _common.REPO_ROOT.parent / "shared" / "data" / "moses"
 def score(path: str, args: argparse.Namespace) -> dict:
     model = MolVAE.load(path)
     _common.log(f"{path}: fitting the prior on {args.n_prior} held-out molecules")
-    model.fit_prior(unseen_molecules(model, MOSES / "train.csv.gz", args.n_prior))
+    model.fit_prior(unseen_molecules(model, MOSES / "train.csv.gz", args.n_prior), args.fit)
     last = model.history[-1] if model.history else {}
     passes = int(last.get("step", 0)) * model.train_config.batch_size
     _common.log(f"{path}: evaluating ({args.n} samples)")
@@ -52,6 +52,7 @@ def score(path: str, args: argparse.Namespace) -> dict:
         "grammar": model.model_config.grammar,
         "n": args.n,
         "prior": args.prior,
+        "fit": args.fit,
         **result,
     }
 
@@ -63,6 +64,7 @@ def main() -> None:
     parser.add_argument("--n-recon", type=int, default=2000, help="test molecules reconstructed")
     parser.add_argument("--n-prior", type=int, default=5000, help="held-out molecules, prior")
     parser.add_argument("--prior", default="auto", help="auto (fitted), standard or fitted")
+    parser.add_argument("--fit", default="gaussian", help="prior fitted: gaussian or mixture")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", default=None, help="cache folder (reference statistics)")
     parser.add_argument("--threads", type=int, default=0)

@@ -16,7 +16,7 @@ import torch
 
 from molvae import anomaly, cvae, latent, tabular
 from molvae.conditional import MIN_SIMILARITY, resolve_method, sample_where
-from molvae.data.dataset import MolDataset, make_batch
+from molvae.data.dataset import MolDataset
 from molvae.errors import UserError
 from molvae.sample import decode_latents, fit_prior, sample_molecules
 from molvae.state import ModelState
@@ -74,19 +74,14 @@ class MolVAE(ModelState):
         :func:`molvae.tabular.prepare`."""
         return tabular.prepare(self, data, rejects_path=rejects_path, progress=progress)
 
-    @torch.no_grad()
     def encode_dataset(self, ds: MolDataset, batch_size: int = 1000) -> torch.Tensor:
-        """Posterior means of a prepared dataset: `n x latent_dim` (a conditional VAE's encoder
-        reads each molecule's RDKit-computed condition properties; others count as unknown)."""
-        ids, lengths = ds.to_padded(self.vocab)
-        props = cvae.encoder_condition(self, ds.smiles)
-        mus = []
-        for start in range(0, len(ds), batch_size):
-            rows = slice(start, start + batch_size)
-            batch = make_batch(ids, lengths, rows, self.device, props=props)
-            mu, _ = self.model.encode(batch.ids, batch.lengths, batch.props)
-            mus.append(mu.cpu())
-        return torch.cat(mus) if mus else torch.zeros(0, self.latent_dim)
+        """Posterior means of a prepared dataset, `n x latent_dim`; see :meth:`encode_posterior`."""
+        return self.encode_posterior(ds, batch_size)[0]
+
+    def encode_posterior(self, ds: MolDataset, batch_size: int = 1000) -> tuple[Any, Any]:
+        """Posterior means and standard deviations of a prepared dataset, `n x latent_dim`
+        tensors on the CPU; see :func:`molvae.tabular.encode_posterior`."""
+        return tabular.encode_posterior(self, ds, batch_size)
 
     def encode(self, smiles: str | list[str]) -> torch.Tensor:
         """Posterior means E[z|x] of molecules: `n x latent_dim`.
@@ -178,9 +173,10 @@ class MolVAE(ModelState):
 
         Args:
             prior: ``standard`` draws z from N(0, I), the VAE's prior. ``fitted`` draws it from
-                a Gaussian fitted to the latent means of real molecules (see :meth:`fit_prior`):
-                with a small β the posteriors do not fill N(0, I), and z from its empty regions
-                decodes to atypical molecules (Ghosh et al. 2020, ex-post density estimation).
+                the prior fitted to real molecules (see :meth:`fit_prior`; a Gaussian over
+                their latent means or their aggregate posterior): with a small β the
+                posteriors do not fill N(0, I), and z from its empty regions decodes
+                to atypical molecules (Ghosh et al. 2020, ex-post density estimation).
                 ``auto`` uses ``fitted`` when the model has one, else ``standard``.
             strict: Keep drawing until ``n`` molecules decode from strict SELFIES, i.e. without
                 SELFIES repairing the string, or for a SMILES model from valid SMILES (see
@@ -261,14 +257,17 @@ class MolVAE(ModelState):
         """Per-molecule anomaly scores and flags; see :func:`molvae.anomaly.score`."""
         return anomaly.score(self, data, n_samples=n_samples, threshold=threshold, seed=seed)
 
-    def fit_prior(self, data: Any) -> None:
-        """Fit a full-covariance Gaussian to the latent means of ``data`` (molecules like the
-        training set) and keep it with the model, for ``sample(prior="fitted")``.
+    def fit_prior(self, data: Any, kind: str = "gaussian", spread: float = 1.0) -> None:
+        """Fit the sampling prior to ``data`` (molecules like the training set, held out from
+        it) and keep it with the model, for ``sample(prior="fitted")``: a full-covariance
+        Gaussian over their latent means, or with ``kind="mixture"`` their aggregate
+        posterior (see :func:`molvae.sample.fit_prior`).
 
         Raises:
-            UserError: Fewer usable molecules than twice the latent size.
+            UserError: An unknown kind, a spread that is not positive, or fewer usable
+                molecules than twice the latent size.
         """
-        self.prior = fit_prior(self, data)
+        self.prior = fit_prior(self, data, kind, spread)
 
     def calibrate(self, reference: Any, quantile: float = anomaly.DEFAULT_QUANTILE) -> float:
         """Set the anomaly threshold from reference molecules (:func:`molvae.anomaly.calibrate`)."""

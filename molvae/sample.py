@@ -20,6 +20,11 @@ if TYPE_CHECKING:
     from molvae.api import MolVAE
 
 PRIORS = ("auto", "standard", "fitted")
+#: What :func:`fit_prior` fits: see there.
+PRIOR_KINDS = ("gaussian", "mixture")
+#: Most reference molecules a mixture prior keeps (each costs 2 x latent_dim numbers in the
+#: model file: 10,000 x 64 x 2 in float16 is 2.6 MB).
+MAX_COMPONENTS = 10_000
 #: Added to the fitted prior's covariance diagonal so its Cholesky factor exists even when
 #: some latent dimensions barely vary (collapsed dimensions).
 PRIOR_JITTER = 1e-4
@@ -52,29 +57,43 @@ def sample_latents(
             "This model has no fitted prior; use --prior standard, or store one with "
             "`molvae export MODEL -o OUT --reference molecules.csv`."
         )
-    z = torch.randn(n, vae.latent_dim, generator=generator, device=vae.device)
     if prior != "standard" and vae.prior is not None:
-        mean = vae.prior.mean.to(vae.device, torch.float32)
-        tril = vae.prior.scale_tril.to(vae.device, torch.float32)
-        z = mean + z @ tril.T  # (n, Z)
-    return z
+        return vae.prior.sample(n, vae.device, generator)
+    return torch.randn(n, vae.latent_dim, generator=generator, device=vae.device)
 
 
-def fit_prior(vae: MolVAE, data: Any) -> LatentPrior:
-    """A full-covariance Gaussian fitted to the latent means of ``data`` (molecules like the
-    training set).
+def fit_prior(vae: MolVAE, data: Any, kind: str = "gaussian", spread: float = 1.0) -> LatentPrior:
+    """Fit the sampling prior to ``data`` (molecules like the training set, held out from it).
+
+    Args:
+        vae: The model.
+        data: The reference molecules (anything :meth:`MolVAE.prepare` takes).
+        kind: ``gaussian``: a full-covariance Gaussian fitted to their latent means.
+            ``mixture``: their aggregate posterior, the mixture of each molecule's q(z|x)
+            (at most :data:`MAX_COMPONENTS` molecules; the Gaussian is fitted too).
+        spread: For a mixture, scale each posterior's standard deviations by this when
+            sampling (see :class:`~molvae.state.LatentPrior`).
 
     Raises:
-        UserError: Fewer usable molecules than twice the latent size.
+        UserError: An unknown ``kind``, a ``spread`` that is not positive, or fewer usable
+            molecules than twice the latent size.
     """
+    if kind not in PRIOR_KINDS:
+        raise UserError(f"Unknown prior kind '{kind}'; choose {' or '.join(PRIOR_KINDS)}.")
+    if not spread > 0:
+        raise UserError(f"The prior's spread must be positive, got {spread}.")
     ds, _ = vae.prepare(data)
     if len(ds) < 2 * vae.latent_dim:
         raise UserError(
             f"Fitting a prior needs at least {2 * vae.latent_dim} usable molecules, got {len(ds)}."
         )
-    mu = vae.encode_dataset(ds).double()  # (n, Z)
-    cov = torch.cov(mu.T) + PRIOR_JITTER * torch.eye(vae.latent_dim, dtype=torch.float64)
-    return LatentPrior(mu.mean(dim=0).float(), torch.linalg.cholesky(cov).float())
+    mu, sigma = vae.encode_posterior(ds)  # (n, Z) each
+    cov = torch.cov(mu.double().T) + PRIOR_JITTER * torch.eye(vae.latent_dim, dtype=torch.float64)
+    gaussian = LatentPrior(mu.mean(dim=0), torch.linalg.cholesky(cov).float())
+    if kind == "gaussian":
+        return gaussian
+    keep = torch.randperm(len(mu), generator=torch.Generator().manual_seed(0))[:MAX_COMPONENTS]
+    return LatentPrior(gaussian.mean, gaussian.scale_tril, mu[keep], sigma[keep], spread)
 
 
 def ids_to_smiles(

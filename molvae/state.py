@@ -26,15 +26,71 @@ from molvae.version import library_versions
 
 @dataclass
 class LatentPrior:
-    """A full-covariance Gaussian over the latent space (see :meth:`MolVAE.fit_prior`).
+    """The fitted latent prior (see :meth:`MolVAE.fit_prior`): a full-covariance Gaussian over
+    the latent space and, for a mixture prior, the posteriors it was fitted to.
+
+    A mixture prior samples z from the aggregate posterior of reference molecules: a random
+    molecule's q(z|x) = N(``components[i]``, ``component_scales[i]``²). The Gaussian is kept
+    beside it: guided sampling whitens the latent space with it either way.
 
     Attributes:
         mean: `latent_dim` mean.
         scale_tril: `latent_dim x latent_dim` lower Cholesky factor of the covariance.
+        components: `K x latent_dim` posterior means of the mixture, or ``None`` (Gaussian).
+        component_scales: `K x latent_dim` posterior standard deviations, or ``None``.
+        spread: Each component's standard deviations are multiplied by this when sampling:
+            above 1 the samples stray further from the reference molecules (more novel and
+            unique, less like them).
     """
 
     mean: torch.Tensor
     scale_tril: torch.Tensor
+    components: torch.Tensor | None = None
+    component_scales: torch.Tensor | None = None
+    spread: float = 1.0
+
+    @property
+    def kind(self) -> str:
+        """``mixture`` or ``gaussian``."""
+        return "gaussian" if self.components is None else "mixture"
+
+    def sample(
+        self, n: int, device: torch.device, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """``n`` latent vectors: `n x latent_dim`, on ``device``."""
+        eps = torch.randn(n, self.mean.numel(), generator=generator, device=device)
+        if self.components is None:
+            mean = self.mean.to(device, torch.float32)
+            return mean + eps @ self.scale_tril.to(device, torch.float32).T  # (n, Z)
+        pick = torch.randint(len(self.components), (n,), generator=generator, device=device)
+        means = self.components.to(device, torch.float32)[pick]  # (n, Z)
+        scales = self.spread * self.component_scales.to(device, torch.float32)[pick]  # (n, Z)
+        return means + eps * scales
+
+    def to_dict(self, half: bool = False) -> dict[str, torch.Tensor]:
+        """Plain tensors for a checkpoint (the mixture's in float16 with ``half``)."""
+        out = {
+            "mean": self.mean.detach().cpu().float(),
+            "scale_tril": self.scale_tril.detach().cpu().float(),
+        }
+        if self.components is not None:
+            dtype = torch.float16 if half else torch.float32
+            out["components"] = self.components.detach().cpu().to(dtype)
+            out["component_scales"] = self.component_scales.detach().cpu().to(dtype)
+            out["spread"] = torch.tensor(float(self.spread))
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, torch.Tensor]) -> LatentPrior:
+        """The prior :meth:`to_dict` wrote (float32 again)."""
+        mix = d.get("components")
+        return cls(
+            d["mean"].float(),
+            d["scale_tril"].float(),
+            None if mix is None else mix.float(),
+            None if mix is None else d["component_scales"].float(),
+            float(d.get("spread", 1.0)),
+        )
 
 
 #: A conditional VAE keeps this many training rows of its condition, to draw conditions from.
@@ -157,7 +213,7 @@ class ModelState:
             max_len=int(ckpt["max_len"]) if "max_len" in ckpt else None,
             train_hashes=ckpt.get("train_hashes"),
             train_sample=list(ckpt.get("train_sample") or []),
-            prior=LatentPrior(fitted["mean"], fitted["scale_tril"]) if fitted else None,
+            prior=LatentPrior.from_dict(fitted) if fitted else None,
             anomaly_threshold=ckpt.get("anomaly_threshold"),
             anomaly_quantile=ckpt.get("anomaly_quantile"),
             conditions=ConditionSample(**conditions) if conditions else None,
@@ -193,10 +249,7 @@ class ModelState:
             "data_source": self.data_source,
         }
         if self.prior is not None:
-            ckpt["latent_prior"] = {
-                "mean": self.prior.mean.detach().cpu().float(),
-                "scale_tril": self.prior.scale_tril.detach().cpu().float(),
-            }
+            ckpt["latent_prior"] = self.prior.to_dict(half)
         if self.conditions is not None:
             c = self.conditions
             ckpt["condition_sample"] = {"values": c.values, "lo": c.lo, "hi": c.hi}

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from molvae import cvae
-from molvae.data.dataset import MolDataset
+from molvae.data.dataset import MolDataset, make_batch
 from molvae.data.load import load_dataset
 from molvae.data.tables import read_table
 from molvae.errors import UserError
@@ -114,3 +115,23 @@ def unseen_molecules(vae: MolVAE, path: str | os.PathLike, n: int, seed: int = 0
     smiles = column.sample(n=min(10 * n, len(column)), random_state=seed).tolist()
     seen = vae.in_training_set(smiles)
     return [s for s, s_seen in zip(smiles, seen, strict=True) if not s_seen][:n]
+
+
+@torch.no_grad()
+def encode_posterior(
+    vae: MolVAE, ds: MolDataset, batch_size: int = 1000
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior means and standard deviations of a prepared dataset: `n x latent_dim` each,
+    on the CPU. A conditional VAE's encoder reads each molecule's RDKit-computed condition
+    properties; others count as unknown."""
+    ids, lengths = ds.to_padded(vae.vocab)
+    props = cvae.encoder_condition(vae, ds.smiles)
+    mus, sigmas = [], []
+    for start in range(0, len(ds), batch_size):
+        batch = make_batch(ids, lengths, slice(start, start + batch_size), vae.device, props=props)
+        mu, logvar = vae.model.encode(batch.ids, batch.lengths, batch.props)  # (B, Z) each
+        mus.append(mu.cpu())
+        sigmas.append((0.5 * logvar).exp().cpu())
+    if not mus:
+        return torch.zeros(0, vae.latent_dim), torch.zeros(0, vae.latent_dim)
+    return torch.cat(mus), torch.cat(sigmas)

@@ -92,3 +92,49 @@ def test_fitted_prior_matches_the_latent_means_and_is_saved(
     assert a != tiny_model.sample(20, seed=0, prior="standard")
     tiny_model.save(tmp_path / "m.pt")
     assert MolVAE.load(tmp_path / "m.pt").sample(20, seed=0) == a
+
+
+def test_mixture_prior_samples_the_reference_posteriors_and_is_saved(
+    tiny_model, moses_smiles, tmp_path, monkeypatch
+):
+    from molvae import MolVAE, UserError
+    from molvae.sample import sample_latents
+
+    monkeypatch.setattr(tiny_model, "prior", None)
+    with pytest.raises(UserError, match="Unknown prior kind"):
+        tiny_model.fit_prior(moses_smiles[:300], kind="flow")
+    with pytest.raises(UserError, match="spread must be positive"):
+        tiny_model.fit_prior(moses_smiles[:300], kind="mixture", spread=0)
+    tiny_model.fit_prior(moses_smiles[:300], kind="mixture")
+    prior = tiny_model.prior
+    assert prior.kind == "mixture"
+    ds, _ = tiny_model.prepare(moses_smiles[:300])
+    mu, sigma = tiny_model.encode_posterior(ds)
+    assert prior.components.shape == (len(ds), tiny_model.latent_dim)
+    # the components are the reference molecules' posteriors (in a seeded random order)
+    order = torch.cdist(prior.components, mu, compute_mode="donot_use_mm_for_euclid_dist").argmin(1)
+    assert torch.allclose(prior.components, mu[order], atol=1e-5)
+    assert torch.allclose(prior.component_scales, sigma[order], atol=1e-5)
+    # each draw is one component's mean plus its own sd times N(0, I) noise
+    z = sample_latents(tiny_model, 500, generator=torch.Generator().manual_seed(0))
+    gap = ((z[:, None] - mu[None]) / sigma[None]).pow(2).mean(-1).min(dim=1).values  # (500,)
+    assert gap.median() < 1.5  # E[eps^2] = 1 from its own component; the nearest is closer
+    monkeypatch.setattr(prior, "component_scales", torch.zeros_like(prior.component_scales))
+    z0 = sample_latents(tiny_model, 50, generator=torch.Generator().manual_seed(0))
+    exact = "donot_use_mm_for_euclid_dist"
+    assert torch.cdist(z0, prior.components, compute_mode=exact).min(dim=1).values.max() < 1e-5
+    monkeypatch.undo()
+    monkeypatch.setattr(tiny_model, "prior", None)
+    tiny_model.prior = prior
+    prior.spread = 1.5  # wider components: draws stray further from the references
+    zw = sample_latents(tiny_model, 500, generator=torch.Generator().manual_seed(0))
+    # same seed, same picks and noise: zw - m = 1.5 (z - m), so m = 3 z - 2 zw is a component
+    means = 3 * z - 2 * zw
+    assert torch.cdist(means, prior.components, compute_mode=exact).min(dim=1).values.max() < 1e-4
+    a = tiny_model.sample(20, seed=0)
+    tiny_model.save(tmp_path / "m.pt", half=True)
+    ckpt = torch.load(tmp_path / "m.pt", weights_only=True)
+    assert ckpt["latent_prior"]["components"].dtype == torch.float16
+    loaded = MolVAE.load(tmp_path / "m.pt")
+    assert loaded.prior.kind == "mixture" and loaded.prior.spread == 1.5
+    assert len(loaded.sample(20, seed=0)) == len(a)

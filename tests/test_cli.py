@@ -203,12 +203,15 @@ def test_score_needs_a_threshold_then_flags_out_of_domain_rows(trained, tmp_path
             "--half",
             "--reference",
             str(DATA / "moses_test_1k.csv"),
+            "--prior",
+            "mixture",
         ],
     )
     assert exported.exit_code == 0, exported.output
     assert slim.stat().st_size < model.stat().st_size
     exported_ckpt = torch.load(slim, weights_only=True)
     assert exported_ckpt["latent_prior"]["scale_tril"].shape == (16, 16)  # tiny: 16-d latent
+    assert exported_ckpt["latent_prior"]["components"].shape == (1000, 16)  # the reference
     assert exported_ckpt["anomaly_threshold"] > 0
 
     out = tmp_path / "scores.csv"

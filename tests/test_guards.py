@@ -17,6 +17,10 @@ REJECTED = {
     "CC=CC=CC=CC": "polyene chain",
     "CCCCCCCCc1ccccc1": "long alkyl chain",
     "CC1=CC1c1ccccc1": "cyclopropene",
+    "CC(C)=C1C=CC=C1": "fulvene",
+    "O=C1C=CC=C1c1ccccc1": "fulvene",  # a cyclopentadienone
+    "CC1=CC=C1C": "cyclobutadiene",
+    "CC1=Cc2ccccc21": "cyclobutadiene",  # benzocyclobutadiene
     "C[N+](C)(C)C": "MOSES filter: charge",
     "CC[Si](C)C": "MOSES filter: element",
     "CCCC=O": "MOSES filter: structural alert",  # an aldehyde (MCF)
@@ -24,6 +28,14 @@ REJECTED = {
     "CCCCCCc1ccc(CCCCCC)cc1CCCCCC": "QED too low",  # 0.285
 }
 DRUG_LIKE = ["CC(=O)Nc1ccc(O)cc1", "C1CC1C(=O)Nc1ccccc1", "Cc1ccc(S(N)(=O)=O)cc1"]
+#: Near misses of the new motifs that real compounds have: a cyclopentadiene, a fluorenone, a
+#: benzocyclobutene and an indene.
+NEAR_MISSES = [
+    "CC1=CCC=C1C(N)=O",
+    "O=C1c2ccccc2-c2ccccc21",
+    "NC(=O)C1Cc2ccccc21",
+    "CC1=Cc2ccccc2C1",
+]
 
 
 @pytest.mark.parametrize(("smiles", "reason"), REJECTED.items())
@@ -33,6 +45,11 @@ def test_each_guard_names_its_reason(smiles, reason):
 
 def test_drug_like_molecules_pass_the_guards():
     assert [Constraints(OptimizeConfig()).violation(s) for s in DRUG_LIKE] == [None] * 3
+
+
+def test_near_misses_of_the_ring_motifs_are_not_rejected_for_them():
+    reasons = [Constraints(OptimizeConfig()).violation(s) for s in NEAR_MISSES]
+    assert not {"fulvene", "cyclobutadiene"} & set(reasons), reasons
 
 
 def test_without_guards_only_the_size_cap_and_the_users_constraints_remain():

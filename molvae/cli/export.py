@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 
 from molvae.anomaly import DEFAULT_QUANTILE
-from molvae.cli.common import load_model
+from molvae.cli.common import default_of, load_model
 from molvae.progress import console
+from molvae.sample import fit_prior
 
 
 def export(
@@ -23,6 +24,20 @@ def export(
             "the anomaly threshold."
         ),
     ] = None,
+    prior: Annotated[
+        str,
+        typer.Option(
+            help="Prior fitted to the reference: gaussian (over their latent means) or mixture "
+            "(their aggregate posterior; closer to the molecules the model decodes well)."
+        ),
+    ] = default_of(fit_prior, "kind"),
+    spread: Annotated[
+        float,
+        typer.Option(
+            help="Mixture prior: scale each reference posterior's spread by this (above 1: "
+            "samples further from the reference molecules, more novel)."
+        ),
+    ] = default_of(fit_prior, "spread"),
     quantile: Annotated[float, typer.Option(help="Reference quantile used as threshold.")] = (
         DEFAULT_QUANTILE
     ),
@@ -31,11 +46,11 @@ def export(
     from reference molecules, a fitted sampling prior and an anomaly threshold."""
     vae = load_model(model)
     if reference is not None:
-        vae.fit_prior(reference)
+        vae.fit_prior(reference, prior, spread)
         threshold = vae.calibrate(reference, quantile)
         console.print(
-            f"fitted prior from {reference}; anomaly threshold (neg_elbo, {quantile:.0%} of "
-            f"reference): {threshold:.2f}"
+            f"fitted {prior} prior from {reference}; anomaly threshold (neg_elbo, "
+            f"{quantile:.0%} of reference): {threshold:.2f}"
         )
     vae.save(output, half=half)
     console.print(f"Model -> {output} ({output.stat().st_size / 1e6:.1f} MB)")

@@ -3,7 +3,9 @@ call (on by default; ``OptimizeConfig.guards``, ``--no-guards`` turns them off).
 
 A guarded molecule has rings of 3 to 7 atoms only, no peroxide (O-O), acyclic azo (N=N),
 polyene chain (three or more conjugated acyclic C=C), alkyl chain of seven or more CH2 (the
-greasy tails a logP objective rewards) or strained cyclopropene, passes MOSES's medicinal-chemistry
+greasy tails a logP objective rewards), strained cyclopropene, fulvene (a five-ring diene
+with an exocyclic double bond: reactive, cross-conjugated) or antiaromatic cyclobutadiene,
+none of which occurs in 50,000 MOSES test molecules; it passes MOSES's medicinal-chemistry
 filters (:mod:`molvae.filters`, the SMARTS of the ``Filters`` metric), has an SA score of at
 most :data:`MAX_SA` and a QED of at least :data:`MIN_QED`, and lies inside the model's domain
 (its ``neg_elbo`` under the model's anomaly threshold, when the model has one). The heavy-atom
@@ -38,6 +40,8 @@ MOTIFS = {
     "polyene chain": "[C;!R]=[C;!R]-[C;!R]=[C;!R]-[C;!R]=[C;!R]",
     "long alkyl chain": "[CH2;!R][CH2;!R][CH2;!R][CH2;!R][CH2;!R][CH2;!R][CH2;!R]",
     "cyclopropene": "[#6;r3]=[#6;r3]",
+    "fulvene": "[#6]1(=[#6,#7,#8])[#6]=[#6][#6]=[#6]1",
+    "cyclobutadiene": "*1=*-*=,:*1",  # a four-ring with two double (or fused aromatic) bonds
 }
 #: Rejection reasons, as counted in the report.
 RING_SIZE = "ring size outside 3-7"
