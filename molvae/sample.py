@@ -23,8 +23,8 @@ PRIORS = ("auto", "standard", "fitted")
 #: What :func:`fit_prior` fits: see there.
 PRIOR_KINDS = ("gaussian", "mixture")
 #: Most reference molecules a mixture prior keeps (each costs 2 x latent_dim numbers in the
-#: model file: 10,000 x 64 x 2 in float16 is 2.6 MB).
-MAX_COMPONENTS = 10_000
+#: model file: 20,000 x 64 x 2 in float16 is 5.1 MB).
+MAX_COMPONENTS = 20_000
 #: Added to the fitted prior's covariance diagonal so its Cholesky factor exists even when
 #: some latent dimensions barely vary (collapsed dimensions).
 PRIOR_JITTER = 1e-4
