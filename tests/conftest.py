@@ -32,45 +32,33 @@ def moses_smiles() -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory, moses_smiles):
+def train_tiny(tmp_path_factory, moses_smiles):
+    """Train a `tiny`-preset model on the first 400 molecules (~10 s): ``train_tiny(name,
+    epochs, lr, model_config, **data_config_fields)``."""
+    from molvae.train.run import train
+
+    def run(name, epochs=6, lr=3e-3, model_config=None, **data):
+        out = tmp_path_factory.mktemp(name)
+        p = load_preset("tiny")
+        return train(
+            pd.DataFrame({"smiles": moses_smiles[:400]}),
+            out=out,
+            model_config=model_config or p.model,
+            train_config=replace(p.train, epochs=epochs, lr=lr),
+            data_config=DataConfig(val_fraction=0.1, cache_dir=str(out / "cache"), **data),
+            progress=False,
+        )
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def tiny_model(train_tiny):
     """A tiny model trained briefly on 400 molecules with logp and qed heads (~10 s)."""
-    from molvae.train.run import train
-
-    out = tmp_path_factory.mktemp("tiny_model")
-    p = load_preset("tiny")
-    frame = pd.DataFrame({"smiles": moses_smiles[:400]})
-    return train(
-        frame,
-        out=out,
-        model_config=p.model,
-        train_config=replace(p.train, epochs=6, lr=3e-3),
-        data_config=DataConfig(
-            properties=["logp", "qed"], val_fraction=0.1, cache_dir=str(out / "cache")
-        ),
-        progress=False,
-    )
+    return train_tiny("tiny_model", properties=["logp", "qed"])
 
 
 @pytest.fixture(scope="session")
-def tiny_smiles_model(tmp_path_factory, moses_smiles):
+def tiny_smiles_model(train_tiny):
     """A tiny SMILES-token model trained briefly on 400 molecules (~10 s; ~4 % valid samples)."""
-    from molvae.train.run import train
-
-    out = tmp_path_factory.mktemp("tiny_smiles_model")
-    p = load_preset("tiny")
-    return train(
-        pd.DataFrame({"smiles": moses_smiles[:400]}),
-        out=out,
-        model_config=p.model,
-        train_config=replace(p.train, epochs=10, lr=5e-3),
-        data_config=DataConfig(tokens="smiles", val_fraction=0.1, cache_dir=str(out / "cache")),
-        progress=False,
-    )
-
-
-@pytest.fixture(scope="session")
-def pretrained():
-    """The bundled model (shipped inside the package; no download)."""
-    from molvae import MolVAE
-
-    return MolVAE.pretrained(device="cpu")
+    return train_tiny("tiny_smiles_model", epochs=10, lr=5e-3, tokens="smiles")

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from molvae import MolVAE, conditional, cvae
 from molvae.cli.main import app
-from molvae.config import DataConfig, ModelConfig, load_preset, replace
+from molvae.config import DataConfig, ModelConfig, load_preset
 from molvae.data.properties import compute_properties
 from molvae.errors import UserError
 from molvae.sample import decode_texts, sample_latents, texts_to_smiles
@@ -32,20 +32,10 @@ def one_sentence(text: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def tiny_cvae(tmp_path_factory, moses_smiles):
+def tiny_cvae(train_tiny):
     """A tiny CVAE on logP (added to the properties by itself), 400 molecules, ~10 s."""
-    from molvae.train.run import train
-
-    out = tmp_path_factory.mktemp("tiny_cvae")
-    p = load_preset("tiny")
-    return train(
-        pd.DataFrame({"smiles": moses_smiles[:400]}),
-        out=out,
-        model_config=dataclasses.replace(p.model, condition=("logp",)),
-        train_config=replace(p.train, epochs=6, lr=3e-3),
-        data_config=DataConfig(properties=["qed"], val_fraction=0.1, cache_dir=str(out / "cache")),
-        progress=False,
-    )
+    condition = dataclasses.replace(load_preset("tiny").model, condition=("logp",))
+    return train_tiny("tiny_cvae", model_config=condition, properties=["qed"])
 
 
 def _standardised(vae, logp: torch.Tensor) -> torch.Tensor:
