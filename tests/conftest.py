@@ -62,3 +62,11 @@ def tiny_model(train_tiny):
 def tiny_smiles_model(train_tiny):
     """A tiny SMILES-token model trained briefly on 400 molecules (~10 s; ~4 % valid samples)."""
     return train_tiny("tiny_smiles_model", epochs=10, lr=5e-3, tokens="smiles")
+
+
+@pytest.fixture(scope="session")
+def pretrained():
+    """The bundled model (shipped inside the package; no download)."""
+    from molvae import MolVAE
+
+    return MolVAE.pretrained(device="cpu")
