@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from molvae import anomaly, cvae, latent, tabular
+from molvae import anomaly, cvae, heads, latent, tabular
 from molvae.conditional import MIN_SIMILARITY, resolve_method, sample_where
 from molvae.data.dataset import MolDataset
 from molvae.errors import UserError
@@ -258,20 +258,18 @@ class MolVAE(ModelState):
         return anomaly.score(self, data, n_samples=n_samples, threshold=threshold, seed=seed)
 
     def fit_prior(self, data: Any, kind: str = "gaussian", spread: float = 1.0) -> None:
-        """Fit the sampling prior to ``data`` (molecules like the training set, held out from
-        it) and keep it with the model, for ``sample(prior="fitted")``: a full-covariance
-        Gaussian over their latent means, or with ``kind="mixture"`` their aggregate
-        posterior (see :func:`molvae.sample.fit_prior`).
-
-        Raises:
-            UserError: An unknown kind, a spread that is not positive, or fewer usable
-                molecules than twice the latent size.
-        """
+        """Fit the sampling prior to ``data`` (held-out molecules like the training set) and
+        keep it, for ``sample(prior="fitted")``: a Gaussian over their latent means, or with
+        ``kind="mixture"`` their aggregate posterior; see :func:`molvae.sample.fit_prior`."""
         self.prior = fit_prior(self, data, kind, spread)
 
     def calibrate(self, reference: Any, quantile: float = anomaly.DEFAULT_QUANTILE) -> float:
         """Set the anomaly threshold from reference molecules (:func:`molvae.anomaly.calibrate`)."""
         return anomaly.calibrate(self, reference, quantile)
+
+    def add_property(self, name: str, data: Any, ridge: float = 1e-3) -> dict[str, float]:
+        """Predict ``name`` too, without retraining: see :func:`molvae.heads.add_property`."""
+        return heads.add_property(self, name, data, ridge=ridge)
 
     # -- properties ----------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,13 +25,19 @@ if TYPE_CHECKING:
 
 
 def prepare(
-    vae: MolVAE, data: Any, rejects_path: str | os.PathLike | None = None, progress: bool = False
+    vae: MolVAE,
+    data: Any,
+    rejects_path: str | os.PathLike | None = None,
+    progress: bool = False,
+    properties: Sequence[str] = (),
 ) -> tuple[MolDataset, pd.DataFrame]:
     """Clean and tokenise molecules the way this model was trained.
 
     Args:
         data: A list of SMILES, a DataFrame or a table file.
         rejects_path: Where to write the rejected rows.
+        properties: Properties to read or compute for each molecule (``ds.properties``):
+            RDKit-computed names or columns of the table.
 
     Returns:
         The usable molecules and a DataFrame of rejected rows (``row``, ``input``,
@@ -40,8 +47,10 @@ def prepare(
         raise UserError(f"File {data} does not exist; check the path.")
     if not isinstance(data, str | os.PathLike | pd.DataFrame):
         data = pd.DataFrame({"smiles": list(data)})
-    # The model's clean-up and limits; the new table's own SMILES column, no targets.
-    cfg = dataclasses.replace(vae.data_config, smiles_col=None, properties=[], max_molecules=None)
+    # The model's clean-up and limits; the new table's own SMILES column and targets.
+    cfg = dataclasses.replace(
+        vae.data_config, smiles_col=None, properties=list(properties), max_molecules=None
+    )
     ds = load_dataset(
         data, cfg, progress=progress, use_cache=False, drop_duplicates=False, allow_empty=True
     )

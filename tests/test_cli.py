@@ -205,14 +205,21 @@ def test_score_needs_a_threshold_then_flags_out_of_domain_rows(trained, tmp_path
             str(DATA / "moses_test_1k.csv"),
             "--prior",
             "mixture",
+            "--add-property",
+            "tpsa",
         ],
     )
     assert exported.exit_code == 0, exported.output
+    assert "added 'tpsa' to the property head: held-out R²" in exported.output
     assert slim.stat().st_size < model.stat().st_size
     exported_ckpt = torch.load(slim, weights_only=True)
     assert exported_ckpt["latent_prior"]["scale_tril"].shape == (16, 16)  # tiny: 16-d latent
     assert exported_ckpt["latent_prior"]["components"].shape == (1000, 16)  # the reference
     assert exported_ckpt["anomaly_threshold"] > 0
+    assert exported_ckpt["property_names"][-1] == "tpsa"
+    assert exported_ckpt["state_dict"]["head.net.5.weight"].shape[0] == len(
+        exported_ckpt["property_names"]
+    )
 
     out = tmp_path / "scores.csv"
     result = runner.invoke(

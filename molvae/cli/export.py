@@ -9,6 +9,7 @@ import typer
 
 from molvae.anomaly import DEFAULT_QUANTILE
 from molvae.cli.common import default_of, load_model
+from molvae.errors import UserError
 from molvae.progress import console
 from molvae.sample import fit_prior
 
@@ -38,6 +39,14 @@ def export(
             "samples further from the reference molecules, more novel)."
         ),
     ] = default_of(fit_prior, "spread"),
+    add_property: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--add-property",
+            help="Also predict this property (RDKit-computed, or a column of the reference), "
+            "fitted on the reference without retraining the model; repeat for several.",
+        ),
+    ] = None,
     quantile: Annotated[float, typer.Option(help="Reference quantile used as threshold.")] = (
         DEFAULT_QUANTILE
     ),
@@ -45,6 +54,14 @@ def export(
     """Write a slim model file for sharing: no optimiser state, optional float16 weights and,
     from reference molecules, a fitted sampling prior and an anomaly threshold."""
     vae = load_model(model)
+    if add_property and reference is None:
+        raise UserError("--add-property fits on the reference molecules; give --reference too.")
+    for name in add_property or []:
+        fit = vae.add_property(name, reference)
+        console.print(
+            f"added '{name}' to the property head: held-out R² {fit['r2']:.3f}, "
+            f"MAE {fit['mae']:.3g} over {int(fit['n'])} reference molecules"
+        )
     if reference is not None:
         vae.fit_prior(reference, prior, spread)
         threshold = vae.calibrate(reference, quantile)

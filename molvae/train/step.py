@@ -58,6 +58,6 @@ def train_step(
         "loss": float(loss.detach()),
         "recon": float(out.recon_loss.detach()),
         "kl": float(out.kl_dims.detach().sum()),
-        "prop": float(prop),
+        "prop": float(prop.detach()) if torch.is_tensor(prop) else prop,
         "beta": beta,
     }
