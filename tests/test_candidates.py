@@ -22,19 +22,26 @@ class _Decoder:
         return [self.retries.pop(0) if self.retries else ""]
 
 
-def test_known_molecules_are_retried_and_rule_breakers_turned_away():
-    z = torch.arange(8, dtype=torch.float64).reshape(4, 2)
-    big = "C" * 40  # over the default 38 heavy atoms
-    decoder = _Decoder(["CCO", "CCO", "", big], retries=["CCN", "", "", "", "", ""])
+def test_known_molecules_and_rule_breakers_are_retried_and_rule_breakers_turned_away():
+    z = torch.arange(10, dtype=torch.float64).reshape(5, 2)
+    big, ring8, ring9 = "C" * 40, "C1CCCCCCC1", "C1CCCCCCCC1"  # over 38 heavy atoms; 8, 9-rings
+    greedy = ["CCO", "CCO", "", big, ring8]
+    retries = ["CCN"] + [""] * 5 + ["CCCO"] + [ring9] + [""] * 4
+    decoder = _Decoder(greedy, retries)
     batch = decode_new(decoder, z, {"c1ccccc1"}, Constraints(OptimizeConfig()), seed=0, strict=True)
     # Row 1 repeats row 0 and is retried into CCN; row 2 has no strict decode even after five
-    # retries; row 3 is too large.
+    # retries; row 3 is too large and its first retry passes; row 4 and its first retry break
+    # the ring-size guard, and its other retries decode to nothing.
     assert decoder.strict  # repaired SELFIES count as no decode and cost no oracle call
-    assert batch.smiles == ["CCO", "CCN"]
-    assert torch.equal(batch.z, z[:2])
-    assert batch.reasons == {"no strict decode": 1, "too many heavy atoms": 1}
-    assert batch.turned_away == [big]
-    assert decoder.calls == 6
+    assert batch.smiles == ["CCO", "CCN", "CCCO"]
+    assert torch.equal(batch.z, z[[0, 1, 3]])
+    assert batch.reasons == {
+        "no strict decode": 2,
+        "too many heavy atoms": 1,
+        "ring size outside 3-7": 2,
+    }
+    assert batch.turned_away == [big, ring8, ring9]  # each rule breaker once, never proposed again
+    assert decoder.calls == 12
 
 
 def test_molecules_seen_before_cost_nothing():

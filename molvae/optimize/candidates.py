@@ -1,8 +1,9 @@
 """From candidate latents to molecules worth an oracle call, and back to latents.
 
-Decoding retries stochastically when the greedy decode gives nothing or a molecule already
-seen; duplicates and molecules that break a constraint or a guard (the model's domain checked
-once per batch) are turned away (no budget spent) and counted by reason. Scored molecules are
+Decoding retries stochastically when the greedy decode gives nothing, a molecule already
+seen, or one that breaks a constraint or a guard: a neighbour decoded from the same latent
+often passes. Molecules that break a rule (the model's domain checked once per batch) are
+turned away (no budget spent) and counted by reason. Scored molecules are
 re-encoded, so the GP learns where they really lie.
 """
 
@@ -24,6 +25,9 @@ DECODE_RETRIES = 5
 SEED_STRIDE = 97
 #: Rejection reasons of candidates with no usable decode.
 NO_DECODE, NO_STRICT_DECODE = "decodes to nothing", "no strict decode"
+SEEN = "already evaluated"
+#: Reasons that name no new molecule (counted once per candidate that ends with them).
+_NOTHING_NEW = (NO_DECODE, NO_STRICT_DECODE, SEEN)
 
 
 @dataclass
@@ -69,22 +73,25 @@ def decode_new(
     out = Screened([], z[:0])
     keep = []
     for i, smiles in enumerate(model.decode(z.float(), strict=strict)):
-        tries = 0
-        while (not smiles or smiles in seen) and tries < DECODE_RETRIES:
-            tries += 1
-            one = z[i : i + 1].float()
-            rng_seed = seed + SEED_STRIDE * i + tries
-            smiles = model.decode(one, greedy=False, seed=rng_seed, strict=strict)[0]
-        reason = _why_not(smiles, seen, constraints, strict)
-        if smiles:
+        for tries in range(DECODE_RETRIES + 1):
+            if tries:
+                one, rng_seed = z[i : i + 1].float(), seed + SEED_STRIDE * i + tries
+                smiles = model.decode(one, greedy=False, seed=rng_seed, strict=strict)[0]
+            reason = _why_not(smiles, seen, constraints, strict)
+            if reason is None:
+                break
+            if reason in _NOTHING_NEW:
+                continue
+            # A new molecule that breaks a rule: turned away for good, then a retry.
+            out.reasons[reason] += 1
+            out.turned_away.append(smiles)
             seen.add(smiles)
         if reason is None:
+            seen.add(smiles)
             out.smiles.append(smiles)
             keep.append(i)
-            continue
-        out.reasons[reason] += 1
-        if reason not in (NO_DECODE, NO_STRICT_DECODE, "already evaluated"):
-            out.turned_away.append(smiles)
+        elif reason in _NOTHING_NEW:
+            out.reasons[reason] += 1
     outside = constraints.outside(out.smiles)  # one anomaly-score pass for the batch
     out.reasons[OUTSIDE_DOMAIN] += sum(outside)
     out.turned_away += [s for s, o in zip(out.smiles, outside, strict=True) if o]
@@ -98,7 +105,7 @@ def _why_not(smiles: str, seen: set[str], constraints: Constraints, strict: bool
     if not smiles:
         return NO_STRICT_DECODE if strict else NO_DECODE
     if smiles in seen:
-        return "already evaluated"
+        return SEEN
     return constraints.violation(smiles)
 
 
