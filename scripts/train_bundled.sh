@@ -20,6 +20,8 @@
 #   MOLVAE_N_REFERENCE    held-out molecules for the prior and threshold (10000)
 #   MOLVAE_PRIOR          sampling prior fitted to them: mixture or gaussian (mixture; the
 #                         recipe study in BENCHMARKS.md: it halves FCD on the same weights)
+#   MOLVAE_SPREAD         mixture prior: scale of each reference posterior (1.5, as the
+#                         shipped v2 model; larger: more novel, higher FCD)
 #
 # train_s in timings.json includes cleaning and tokenising the data; the trainer prints the
 # pure training rate (molecules/s) in OUT/train.log.
@@ -38,6 +40,7 @@ DEVICE=${MOLVAE_DEVICE:-cuda}
 EVAL_N=${MOLVAE_EVAL_N:-30000}
 N_REFERENCE=${MOLVAE_N_REFERENCE:-10000}
 PRIOR=${MOLVAE_PRIOR:-mixture}
+SPREAD=${MOLVAE_SPREAD:-1.5}
 PY=${PYTHON:-python3}
 
 if [[ "$DEVICE" == cuda ]] && ! "$PY" -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then
@@ -69,7 +72,7 @@ EOF
 
 t1=$SECONDS
 "$PY" -m molvae export "$OUT/best.pt" -o "$OUT/molvae_moses.pt" --half \
-    --reference "$OUT/reference.csv" --prior "$PRIOR"
+    --reference "$OUT/reference.csv" --prior "$PRIOR" --spread "$SPREAD"
 "$PY" -m molvae evaluate "$OUT/molvae_moses.pt" --test "$TEST" -n "$EVAL_N" \
     -o "$OUT/evaluate.json"
 t_eval=$((SECONDS - t1))
