@@ -63,8 +63,9 @@ class LatentPrior:
             mean = self.mean.to(device, torch.float32)
             return mean + eps @ self.scale_tril.to(device, torch.float32).T  # (n, Z)
         pick = torch.randint(len(self.components), (n,), generator=generator, device=device)
-        means = self.components.to(device, torch.float32)[pick]  # (n, Z)
-        scales = self.spread * self.component_scales.to(device, torch.float32)[pick]  # (n, Z)
+        rows = pick.to(self.components.device)  # gather first: only n rows move or convert
+        means = self.components[rows].to(device, torch.float32)  # (n, Z)
+        scales = self.spread * self.component_scales[rows].to(device, torch.float32)  # (n, Z)
         return means + eps * scales
 
     def to_dict(self, half: bool = False) -> dict[str, torch.Tensor]:
