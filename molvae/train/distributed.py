@@ -111,6 +111,12 @@ def shard(batches: list, info: DistInfo) -> list:
 
 
 def teardown() -> None:
-    """Leave the process group."""
+    """Leave the process group once every rank has reached this point.
+
+    Without the barrier a rank that finishes first tears its gloo connections down while the
+    others still use them, and a process may then abort at exit ("terminate called without an
+    active exception").
+    """
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()

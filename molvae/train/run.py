@@ -80,7 +80,7 @@ def train(
     if resume and not trainer.resume(force=force) and progress and dist.is_main:
         console.print(f"No {out / 'last.pt'} to resume from; starting a new run.")
     best = trainer.fit(on_step=on_step)
-    if dist.enabled:
+    if dist.enabled:  # after an error torchrun ends the other ranks; a barrier would hang
         distributed.teardown()
     return MolVAE.load(best)
 
