@@ -105,7 +105,7 @@ class Proposer(Protocol):
         self, size: int, gen: torch.Generator | None
     ) -> tuple[torch.Tensor, torch.Tensor | None]: ...  # 1..size latents, conditions or None
 
-    def learn(self, frame: pd.DataFrame) -> None: ...  # newly checked molecules, with ``hit``
+    def learn(self, frame: pd.DataFrame, z: torch.Tensor) -> None: ...  # new molecules, latents
 
 
 class CvaeProposer:
@@ -128,7 +128,7 @@ class CvaeProposer:
         z = sample_latents(self.vae, size, self.prior, gen)  # (size, Z)
         return z, draw_conditions(self.vae, size, self.windows, self.cpu_gen)  # (size, C)
 
-    def learn(self, frame: pd.DataFrame) -> None:
+    def learn(self, frame: pd.DataFrame, z: torch.Tensor) -> None:
         pass
 
 
@@ -238,13 +238,18 @@ def _sample_verified(
                 cond=cond,
             )
             decoded += len(z)
-            smiles = [tokens_to_smiles(t, tokens) for t in texts if is_strict(t, tokens)]
+            rows = [i for i, t in enumerate(texts) if is_strict(t, tokens)]
+            smiles = [tokens_to_smiles(texts[i], tokens) for i in rows]
             n_strict += len(smiles)
-            new = list(dict.fromkeys(s for s in smiles if s and s not in checked))
-            if new:
+            first: dict[str, int] = {}  # each new molecule and the latent it came from
+            for i, s in zip(rows, smiles, strict=True):
+                if s and s not in checked:
+                    first.setdefault(s, i)
+            if first:
+                new = list(first)
                 frame = verifier.check(new)
                 checked.update(zip(new, frame["hit"], strict=True))
-                proposer.learn(frame)
+                proposer.learn(frame, z[list(first.values())])
                 frame = frame[frame["hit"]].drop(columns="hit")
                 found.append(frame)
                 bar.advance(min(len(frame), n - hits))

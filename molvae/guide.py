@@ -8,6 +8,14 @@ greedily for the bundled model), and the head predicts their properties far bett
 the head's guidance pay. :class:`Guide` then refines each proposal by gradient steps on the
 head's predicted distance to the windows, with the prior's density as a regulariser.
 :class:`GuidedProposer` puts them together as the proposals of ``sample_where(method="guided")``.
+
+Two things make the head's predictions worth following:
+- A window on a property the head lacks (``tpsa``, ``mw``) gets an output ridge-fitted on the
+  head's features over the model's training sample (:func:`molvae.heads.fit_outputs`). On the
+  bundled model this lifted the TPSA 90-120 / logP 1-3 hit rate from 0.20 to 0.29.
+- Decodes land away from what the head predicts at their latents, toward common molecules.
+  :meth:`Guide.calibrate` fits that drift from every checked decode and corrects the
+  predictions (logP 4-5: hit rate 0.26 -> 0.34; windows filled in one round are unchanged).
 """
 
 from __future__ import annotations
@@ -17,10 +25,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 import torch
 
 from molvae.errors import UserError
+from molvae.heads import ExtendedHead, fit_outputs, ridge_fit
+from molvae.pool import Pool
 from molvae.sample import DECODE_BATCH, PRIORS
 from molvae.windows import Verifier, Window
 
@@ -44,14 +55,6 @@ SEED_SPREAD = 0.4
 FOUND_SPREAD = 0.7
 #: The spread with a reference molecule: similarity to it falls off quickly around it.
 SIMILAR_SPREAD = 0.25
-#: Anchors: proposals start around known molecules inside the windows, or, while fewer than
-#: this many are known, around this many closest to them.
-MIN_ANCHORS = 32
-#: Anchors are drawn with weight ``prior(z) ** ANCHOR_PRIOR_WEIGHT / (1 + uses)``: the prior
-#: as a regulariser on the population, which otherwise drifts from found molecule to found
-#: molecule away from the data (on the bundled model, median QED of TPSA 90-120 hits fell to
-#: 0.50 against 0.62 for unconditional samples in the window).
-ANCHOR_PRIOR_WEIGHT = 0.5
 #: At least this fraction of each round's latents is decoded (those the head places closest),
 #: so windows the head deems out of reach still spend the budget and end.
 MIN_DECODE_FRACTION = 0.1
@@ -60,6 +63,9 @@ MIN_DECODE_FRACTION = 0.1
 #: repeat each other; in small rounds each round's hits become anchors for the next.
 CLIMB_ROUND = 200
 DECODES_PER_ANCHOR = 4
+#: Decodes :meth:`Guide.calibrate` waits for, and the ridge penalty of its fit.
+MIN_CALIBRATION = 100
+CALIBRATION_RIDGE = 0.1
 
 
 @dataclass
@@ -73,16 +79,57 @@ class Guide:
     mean: torch.Tensor  # (Z,)
     scale_tril: torch.Tensor  # (Z, Z)
     index: list[int]
-    lo: torch.Tensor  # (W,)
+    names: list[str]  # (W,) the guided properties
+    center: torch.Tensor  # (W,) the guided properties' standardisation
+    scale: torch.Tensor
+    lo: torch.Tensor
     hi: torch.Tensor
     aim_lo: torch.Tensor
     aim_hi: torch.Tensor
 
+    def __post_init__(self) -> None:
+        self.correction: torch.Tensor | None = None  # (hidden + 1, W), see calibrate
+        self.seen_x: list[torch.Tensor] = []
+        self.seen_r: list[torch.Tensor] = []
+
+    def features(self, z: torch.Tensor) -> torch.Tensor:
+        """The head's last hidden layer: `n x latent_dim` -> `n x hidden`."""
+        head = self.head.head if isinstance(self.head, ExtendedHead) else self.head
+        return head.net[:-1](z)
+
+    def predict(self, z: torch.Tensor) -> torch.Tensor:
+        """`n x latent_dim` -> `n x W`: the head's standardised predictions of the guided
+        properties, corrected by what decodes showed (:meth:`calibrate`)."""
+        y = self.head(z)[:, self.index]
+        if self.correction is not None:
+            y = y + self.features(z) @ self.correction[:-1] + self.correction[-1]
+        return y
+
+    def calibrate(self, z: torch.Tensor, values: np.ndarray) -> None:
+        """Learn where decodes land: ``values`` (`n x W`, property units, NaN where unknown) of
+        the molecules decoded from ``z``. Decodes drift from what the head predicts at their
+        latents (toward common molecules); once :data:`MIN_CALIBRATION` decodes are known, a
+        ridge fit of the drift on the head's features corrects the predictions."""
+        if not self.index or not len(z):
+            return
+        with torch.no_grad():
+            pred = self.head(z)[:, self.index]  # (n, W)
+            x = self.features(z)
+        true = torch.tensor(values, dtype=torch.float32, device=z.device)
+        resid = (true - self.center) / self.scale - pred
+        ok = torch.isfinite(resid).all(dim=1)
+        self.seen_x.append(x[ok].double().cpu())
+        self.seen_r.append(resid[ok].double().cpu())
+        x, r = torch.cat(self.seen_x), torch.cat(self.seen_r)
+        if len(x) >= MIN_CALIBRATION:
+            self.correction = ridge_fit(x, r, CALIBRATION_RIDGE).to(z.device, torch.float32)
+
     def distance(self, z: torch.Tensor, aimed: bool = True) -> torch.Tensor:
-        """`n x latent_dim` -> `n`: summed distance of the head's predictions to the windows."""
+        """`n x latent_dim` -> `n`: summed distance of the head's calibrated predictions to the
+        windows."""
         if not self.index:
             return torch.zeros(len(z), device=z.device)
-        y = self.head(z)[:, self.index]  # (n, W)
+        y = self.predict(z)  # (n, W)
         lo, hi = (self.aim_lo, self.aim_hi) if aimed else (self.lo, self.hi)
         return ((lo - y).clamp(min=0) + (y - hi).clamp(min=0)).sum(dim=1)
 
@@ -122,8 +169,11 @@ class Guide:
         return self.mean + u @ self.scale_tril.T
 
 
-def build_guide(vae: MolVAE, windows: Sequence[Window], prior: str = "auto") -> Guide:
-    """The :class:`Guide` for ``windows`` on ``vae``'s head and prior.
+def build_guide(
+    vae: MolVAE, windows: Sequence[Window], prior: str = "auto", fitted: dict | None = None
+) -> Guide:
+    """The :class:`Guide` for ``windows`` on ``vae``'s head and prior, and on ``fitted``
+    outputs (:func:`molvae.heads.fit_outputs`) for properties the head lacks.
 
     Raises:
         UserError: An unknown prior, or ``fitted`` for a model without one.
@@ -137,72 +187,24 @@ def build_guide(vae: MolVAE, windows: Sequence[Window], prior: str = "auto") -> 
     if prior != "standard" and vae.prior is not None:
         mean = vae.prior.mean.to(device, torch.float32)
         tril = vae.prior.scale_tril.to(device, torch.float32)
-    guided = [w for w in windows if w.name in vae.property_names]
-    index = [vae.property_names.index(w.name) for w in guided]
-    center = torch.tensor([vae.standardiser.mean[i] for i in index], dtype=torch.float32)
-    scale = torch.tensor([vae.standardiser.std[i] for i in index], dtype=torch.float32)
+    head, names = vae.model.head, list(vae.property_names)
+    centers, scales = list(vae.standardiser.mean), list(vae.standardiser.std)
+    fitted = {k: f for k, f in (fitted or {}).items() if k not in names}
+    if fitted:
+        head = ExtendedHead(head, list(fitted.values()))
+        names += list(fitted)
+        centers += [f.mean for f in fitted.values()]
+        scales += [f.std for f in fitted.values()]
+    guided = [w for w in windows if w.name in names]
+    index = [names.index(w.name) for w in guided]
+    center = torch.tensor([centers[i] for i in index], dtype=torch.float32)
+    scale = torch.tensor([scales[i] for i in index], dtype=torch.float32)
     inf = float("inf")
     lo = (torch.tensor([-inf if w.lo is None else w.lo for w in guided]) - center) / scale
     hi = (torch.tensor([inf if w.hi is None else w.hi for w in guided]) - center) / scale
     margin = torch.clamp((hi - lo) / 4, max=MARGIN)  # inf - (-inf) = inf: full margin
-    return Guide(
-        vae.model.head,
-        mean,
-        tril,
-        index,
-        *(t.to(device) for t in (lo, hi, lo + margin, hi - margin)),
-    )
-
-
-class Pool:
-    """Known molecules as latent means with their distance to the windows (0: inside)."""
-
-    def __init__(self, guide: Guide) -> None:
-        self.guide = guide
-        device, dim = guide.mean.device, len(guide.mean)
-        self.z = torch.zeros(0, dim, device=device)  # (P, Z)
-        self.dist = torch.zeros(0, device=device)  # (P,)
-        self.spread = torch.zeros(0, device=device)  # (P,)
-        self.log_prior = torch.zeros(0, device=device)  # (P,) up to a constant
-        self.uses = torch.zeros(0, device=device)  # (P,) proposals started around each
-
-    def add(
-        self, vae: MolVAE, smiles: Sequence[str], distances: Sequence[float], spread: float
-    ) -> None:
-        """Encode ``smiles`` (those the model can read); remember their distances and the
-        spread of proposals around them."""
-        dist = dict(zip(smiles, distances, strict=True))
-        ds, _ = vae.prepare(list(smiles))
-        rows = [i for i, s in enumerate(ds.smiles) if s in dist]
-        if rows:
-            z = vae.encode_dataset(ds)[rows].to(self.z.device)
-            d = torch.tensor([dist[ds.smiles[i]] for i in rows], dtype=torch.float32)
-            self.z, self.dist = torch.cat([self.z, z]), torch.cat([self.dist, d.to(self.z.device)])
-            self.spread = torch.cat([self.spread, torch.full_like(d, spread).to(self.z.device)])
-            self.uses = torch.cat([self.uses, torch.zeros_like(d).to(self.z.device)])
-            self.log_prior = torch.cat([self.log_prior, self.guide.log_prior(z)])
-
-    @property
-    def inside(self) -> int:
-        """Known molecules inside the windows."""
-        return int((self.dist == 0).sum())
-
-    @property
-    def climbing(self) -> bool:
-        """Fewer than :data:`MIN_ANCHORS` inside: every decoded molecule is worth keeping."""
-        return self.inside < MIN_ANCHORS
-
-    def anchors(self, n: int, gen: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """`n x latent_dim` latent means drawn from those inside the windows (or from the
-        :data:`MIN_ANCHORS` closest while fewer are inside), and their `n` spreads. Molecules
-        used less are drawn more (decodes around one molecule repeat each other, so new hits
-        get their turn), and those the prior finds likelier (see :data:`ANCHOR_PRIOR_WEIGHT`)."""
-        best = torch.argsort(self.dist)[: max(self.inside, MIN_ANCHORS)]
-        log_w = ANCHOR_PRIOR_WEIGHT * self.log_prior[best] - torch.log1p(self.uses[best])
-        weight = torch.exp(log_w - log_w.max())
-        pick = best[torch.multinomial(weight, n, replacement=True, generator=gen)]
-        self.uses += torch.bincount(pick, minlength=len(self.uses)).to(self.uses.dtype)
-        return self.z[pick], self.spread[pick]
+    bounds = (center, scale, lo, hi, lo + margin, hi - margin)
+    return Guide(head, mean, tril, index, [w.name for w in guided], *(t.to(device) for t in bounds))
 
 
 class GuidedProposer:
@@ -211,7 +213,7 @@ class GuidedProposer:
     Each round starts latents around known molecules inside the windows (the model's sample of
     training molecules, or the reference of ``similar_to``, at first, then each verified hit;
     :class:`Pool`), the less used and the likelier under the prior first. While fewer than
-    :data:`MIN_ANCHORS` are inside, it starts around those closest and learns from every
+    :data:`molvae.pool.MIN_ANCHORS` are inside, it starts around those closest and learns from every
     decode: a climb toward windows far from the data. :meth:`Guide.refine` then moves them
     toward the windows the head predicts, and those the head places inside are decoded.
 
@@ -230,7 +232,11 @@ class GuidedProposer:
         prior: str = "auto",
     ) -> None:
         self.vae, self.verifier = vae, verifier
-        self.guide = build_guide(vae, windows, prior)
+        # Windows on properties the head lacks (tpsa, mw, ...) are guided by outputs fitted on
+        # the model's sample of training molecules.
+        lacking = [w.name for w in windows if w.name not in vae.property_names]
+        fitted = fit_outputs(vae, lacking, list(vae.train_sample)) if lacking else {}
+        self.guide = build_guide(vae, windows, prior, fitted)
         self.pool = Pool(self.guide)
         spreads = (SIMILAR_SPREAD,) * 2 if similar_to else (SEED_SPREAD, FOUND_SPREAD)
         self.seed_spread, self.found_spread = spreads
@@ -267,9 +273,10 @@ class GuidedProposer:
         self.proposed, self.chosen = self.proposed + len(z), self.chosen + len(keep)
         return z[keep], None
 
-    def learn(self, frame: pd.DataFrame) -> None:
-        """Remember newly checked molecules (a :meth:`Verifier.check` frame) as anchors: the
-        hits, or every one while climbing."""
+    def learn(self, frame: pd.DataFrame, z: torch.Tensor) -> None:
+        """Remember newly checked molecules (a :meth:`Verifier.check` frame, decoded from the
+        latents ``z``) as anchors: the hits, or every one while climbing."""
+        self.guide.calibrate(z, frame[self.guide.names].to_numpy(dtype=float))
         self.scales = self.scales or self.verifier.scales(frame)
         useful = frame if self.pool.climbing else frame[frame["hit"]]
         distances = self.verifier.distance(useful, self.scales)

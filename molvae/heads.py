@@ -11,6 +11,7 @@ a trained output). :meth:`molvae.api.MolVAE.add_property` and ``molvae export
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -91,19 +92,70 @@ def add_property(
         )
     x = head_features(vae, vae.encode_dataset(ds.subset(keep)))
     y = torch.as_tensor(y_all[keep], dtype=torch.float64)
-    mean, std = float(y.mean()), float(y.std()) or 1.0
-    ys = (y - mean) / std
     order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
     n_test = int(round(holdout * len(y)))
     test, train = order[:n_test], order[n_test:]
     score = {"n": float(len(y)), "r2": float("nan"), "mae": float("nan")}
     if n_test >= 2:
-        w = ridge_fit(x[train], ys[train], ridge)
-        pred = ((x[test] @ w[:-1] + w[-1]) * std + mean).numpy()
+        pred = fit_output(x[train], y[train], ridge).predict(x[test]).numpy()
         score["r2"] = r2_score(y[test].numpy(), pred)
         score["mae"] = float(np.abs(y[test].numpy() - pred).mean())
-    _append_output(vae, ridge_fit(x, ys, ridge), name, mean, std)
+    fit = fit_output(x, y, ridge)
+    _append_output(vae, fit.w, name, fit.mean, fit.std)
     return score
+
+
+@dataclass
+class FittedOutput:
+    """One property fitted on the head's features: standardised weights ``w`` (bias last) and
+    the property's ``mean`` and ``std``."""
+
+    w: torch.Tensor  # (hidden + 1,)
+    mean: float
+    std: float
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Head features `n x hidden` -> `n` values in the property's units."""
+        return (x @ self.w[:-1].to(x) + self.w[-1].to(x)) * self.std + self.mean
+
+
+def fit_output(x: torch.Tensor, y: torch.Tensor, ridge: float = 1e-3) -> FittedOutput:
+    """Ridge-fit values ``y`` (`n`, standardised for the fit) on head features ``x``."""
+    mean, std = float(y.mean()), float(y.std()) or 1.0
+    return FittedOutput(ridge_fit(x, (y - mean) / std, ridge), mean, std)
+
+
+def fit_outputs(vae: MolVAE, names: list[str], data: Any, ridge: float = 1e-3) -> dict:
+    """``{name: FittedOutput}`` for each of ``names`` (RDKit-computed properties or columns of
+    ``data``) with at least :data:`MIN_MOLECULES` values among ``data``'s molecules; the model
+    is left alone (see :class:`ExtendedHead`)."""
+    if not names or not vae.property_names:
+        return {}
+    ds, _ = tabular.prepare(vae, data, properties=names)
+    x = head_features(vae, vae.encode_dataset(ds))
+    fits = {}
+    for j, name in enumerate(names):
+        y = torch.as_tensor(ds.properties[:, j], dtype=torch.float64)
+        keep = torch.isfinite(y)
+        if int(keep.sum()) >= MIN_MOLECULES:
+            fits[name] = fit_output(x[keep], y[keep], ridge)
+    return fits
+
+
+class ExtendedHead(nn.Module):
+    """A property head with more outputs fitted on its last hidden layer, leaving the model
+    alone: standardised predictions of the head's own outputs, then the fitted ones."""
+
+    def __init__(self, head: nn.Module, fits: list[FittedOutput]) -> None:
+        super().__init__()
+        self.head = head
+        weights = [f.w.to(head.net[-1].weight) for f in fits]
+        self.register_buffer("w", torch.stack(weights, dim=1))  # (hidden + 1, k)
+
+    def forward(self, mu: torch.Tensor) -> torch.Tensor:
+        """`batch x latent_dim` -> `batch x (n_props + k)` standardised predictions."""
+        hidden = self.head.net[:-1](mu)  # (batch, hidden)
+        return torch.cat([self.head.net[-1](hidden), hidden @ self.w[:-1] + self.w[-1]], dim=1)
 
 
 def _append_output(vae: MolVAE, w: torch.Tensor, name: str, mean: float, std: float) -> None:

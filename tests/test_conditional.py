@@ -15,6 +15,7 @@ from molvae import conditional
 from molvae.cli.main import app
 from molvae.errors import UserError
 from molvae.guide import build_guide
+from molvae.heads import fit_outputs, head_features
 from molvae.windows import Verifier, Window, parse_window, resolve_windows
 
 
@@ -92,6 +93,37 @@ def test_head_guidance_moves_latents_into_the_window(tiny_model):
         refined = guide.refine(z)
         after = (guide.distance(refined, aimed=False) == 0).float().mean()
     assert before == pytest.approx(0.1, abs=0.01) and after > 0.3
+
+
+def test_a_window_the_head_lacks_is_guided_by_an_output_fitted_on_molecules(
+    tiny_model, moses_smiles
+):
+    fitted = fit_outputs(tiny_model, ["tpsa"], moses_smiles[400:1400])
+    z = build_guide(tiny_model, []).draw(400, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        pred = fitted["tpsa"].predict(head_features(tiny_model, z)).float()
+    top = float(torch.quantile(pred, 0.9))
+    window = resolve_windows([f"tpsa>={top}"])
+    assert build_guide(tiny_model, window).index == []  # the head alone cannot guide it
+    guide = build_guide(tiny_model, window, fitted=fitted)
+    assert guide.index == [len(tiny_model.property_names)]
+    with torch.no_grad():
+        before = (guide.distance(z, aimed=False) == 0).float().mean()
+        after = (guide.distance(guide.refine(z), aimed=False) == 0).float().mean()
+    assert before == pytest.approx(0.1, abs=0.01) and after > 0.3
+
+
+def test_calibration_corrects_predictions_by_where_decodes_landed(tiny_model):
+    guide = build_guide(tiny_model, resolve_windows(["logp>=0"]))
+    z = guide.draw(300, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        before = guide.predict(z)[:, 0]
+        values = (before - 1.0) * guide.scale + guide.center  # decodes 1 std lower than predicted
+        guide.calibrate(z[:50], values[:50, None].numpy())
+        assert torch.equal(guide.predict(z)[:, 0], before)  # too few decodes to fit on yet
+        guide.calibrate(z[50:], values[50:, None].numpy())
+        after = guide.predict(z)[:, 0]
+    torch.testing.assert_close(after, before - 1.0, atol=0.05, rtol=0)
 
 
 #: The tiny model decodes greedily (the default here) to a handful of molecules: sample tokens.

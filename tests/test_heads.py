@@ -6,7 +6,14 @@ import pytest
 import torch
 
 from molvae import MolVAE, UserError
-from molvae.heads import MIN_MOLECULES, head_features, r2_score, ridge_fit
+from molvae.heads import (
+    MIN_MOLECULES,
+    ExtendedHead,
+    fit_outputs,
+    head_features,
+    r2_score,
+    ridge_fit,
+)
 
 
 def test_ridge_fit_recovers_a_linear_map_and_leaves_the_bias_unpenalised():
@@ -71,3 +78,29 @@ def test_add_property_errors_are_one_clear_sentence(tiny_model, moses_smiles):
     with pytest.raises(UserError, match="'pIC50'"):
         vae.add_property("pIC50", moses_smiles[:100])
     assert vae.property_names == ["logp", "qed"]
+
+
+def test_fitted_outputs_extend_the_head_and_leave_the_model_alone(tiny_model, moses_smiles):
+    smiles = moses_smiles[400:1400]
+    logp = tiny_model.predict(smiles)["logp"].to_numpy()
+    table = pd.DataFrame({"smiles": smiles, "potency": 3.0 * logp + 1.0})
+    table["sparse"] = np.where(np.arange(len(table)) < MIN_MOLECULES - 1, 1.0, np.nan)
+    fits = fit_outputs(tiny_model, ["potency", "tpsa", "sparse"], table)
+    assert list(fits) == ["potency", "tpsa"]  # too few values of "sparse" to fit
+    assert tiny_model.property_names == ["logp", "qed"]
+
+    head = ExtendedHead(tiny_model.model.head, list(fits.values()))
+    z = tiny_model.encode(smiles[:50])
+    with torch.no_grad():
+        out = head(z)
+        own = tiny_model.model.head(z)
+    assert out.shape == (50, 4)
+    torch.testing.assert_close(out[:, :2], own)
+    potency = out[:, 2].double() * fits["potency"].std + fits["potency"].mean
+    np.testing.assert_allclose(potency.numpy(), 3.0 * logp[:50] + 1.0, atol=0.05)
+    x = head_features(tiny_model, z)
+    np.testing.assert_allclose(
+        fits["tpsa"].predict(x).numpy(),
+        out[:, 3].double().numpy() * fits["tpsa"].std + fits["tpsa"].mean,
+        rtol=1e-4,
+    )
