@@ -11,11 +11,12 @@ import torch
 
 from molvae import UserError
 from molvae.config import OptimizeConfig
+from molvae.optimize import methods
 from molvae.optimize.box import DataBox
 from molvae.optimize.constraints import Constraints
 from molvae.optimize.ga import alphabet_of, crossover, mutate, offspring
 from molvae.optimize.library import Library
-from molvae.optimize.methods import Batch, with_library
+from molvae.optimize.methods import Batch, ranked_together
 from molvae.optimize.objectives import Objective, builtin
 
 CHEAP = {"raw_samples": 32, "num_restarts": 2, "gp_maxiter": 20}
@@ -94,10 +95,31 @@ def test_library_molecules_enter_bo_batches_when_the_acquisition_prefers_them():
     batch = Batch(["CCO", "CCC"], ["bo", "bo"], decoded)
     constraints = Constraints(OptimizeConfig(guards=False))
     seen = {"CCN"}  # already scored: never offered again
-    out = with_library(batch, library, None, acq, box, 2, seen, constraints)
+    out = ranked_together(batch, library, None, None, acq, box, 2, seen, constraints)
     assert out.smiles[0] == "Oc1ccccc1" and out.sources[0] == "library"
     assert "CCN" not in out.smiles and len(out.smiles) == 2
     assert torch.allclose(out.latents[0].double(), library._latents[0])
+
+
+def test_edits_of_the_best_molecules_enter_bo_batches_ranked_by_the_acquisition(monkeypatch):
+    def acq(x):  # b x q x d -> b: prefers points near (1, 1)
+        return -((x - 1.0) ** 2).sum(dim=-1).min(dim=-1).values
+
+    where = {"CCCO": [0.95, 1.0], "CCCCl": [0.0, 0.1], "C1CC1": [float("nan"), 0.0]}
+    monkeypatch.setattr(
+        methods, "latents_of", lambda model, smiles: torch.tensor([where[s] for s in smiles])
+    )
+    batch = Batch(["CCO", "CCC"], ["bo", "bo"], torch.tensor([[0.0, 0.0], [0.5, 0.4]]))
+    edits = Batch(["CCCO", "CCCCl", "C1CC1"], ["ga"] * 3, reasons=Counter(ring=2))
+    edits.turned_away = ["C1CC1C1CC1"]
+    constraints = Constraints(OptimizeConfig(guards=False))
+    box = DataBox([0.0, 0.0], [1.0, 1.0])
+    out = ranked_together(batch, None, edits, None, acq, box, 2, set(), constraints)
+    assert out.smiles[0] == "CCCO" and out.sources[0] == "edit"
+    assert len(out.smiles) == 2 and "C1CC1" not in out.smiles
+    torch.testing.assert_close(out.latents[0], torch.tensor([0.95, 1.0]))
+    # The edits' rejections are the batch's; an edit the VAE cannot read is never offered.
+    assert out.reasons == Counter(ring=2) and out.turned_away == ["C1CC1C1CC1"]
 
 
 def test_bo_runs_record_library_and_decoded_sources(pretrained, tmp_path):

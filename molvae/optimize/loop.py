@@ -1,7 +1,8 @@
 """The optimisation loop: propose, screen, score, journal, update the trust region.
 
 Each iteration makes one batch by the run's method: decoded latent proposals (``bo`` ranks
-them with library molecules), library molecules (``screen``) or SELFIES children (``ga``).
+them with library molecules and SELFIES edits of its best), library molecules (``screen``) or
+SELFIES children (``ga``).
 Duplicates and constraint or guard breakers are turned away (no budget spent); the rest are
 scored by the real oracle and journalled with their re-encoded latents (the journal is the one
 copy of the scored data); the data box grows to hold them and the trust region follows its
@@ -29,7 +30,7 @@ from molvae.optimize.constraints import Constraints
 from molvae.optimize.ga import alphabet_of
 from molvae.optimize.journal import GIVEN, START, Journal, LoopState, oracle_calls
 from molvae.optimize.library import Library
-from molvae.optimize.methods import Batch, ga_batch, screen_batch, with_library
+from molvae.optimize.methods import EDITS_PER_SLOT, Batch, ga_batch, ranked_together, screen_batch
 from molvae.optimize.objectives import Objective, head_gain
 from molvae.optimize.pareto import hypervolume, reference_point, row_values
 from molvae.optimize.proposals import acquisition, propose_bo, propose_gradient, propose_random
@@ -200,11 +201,7 @@ class Search:
         if cfg.method == "screen":
             batch = screen_batch(self.library, q, seen, self.constraints, cfg.seed)
         elif cfg.method == "ga":
-            values = row_values(self._scores(rows))
-            alphabet = alphabet_of(self.model.vocab.to_list())
-            rng = np.random.default_rng(seed)
-            smiles = rows["smiles"].astype(str).tolist()
-            batch = ga_batch(smiles, values, q, seen, self.constraints, alphabet, rng)
+            batch = self._children(seed, rows, q, seen)
         else:
             batch = self._latent_batch(seed, rows, q, seen)
         self._count(batch.reasons)
@@ -236,10 +233,18 @@ class Search:
         latents = latents_of(self.model, decoded.smiles, decoded.z)
         sources = [cfg.method] * len(decoded.smiles)
         batch = Batch(decoded.smiles, sources, latents, decoded.reasons, decoded.turned_away)
-        if acq is not None and self.library is not None:
-            args = (self.library, self.model, acq, box, q, seen, self.constraints)
-            batch = with_library(batch, *args)
+        if acq is not None:
+            edits = self._children(seed, rows, EDITS_PER_SLOT * q, seen | set(batch.smiles))
+            args = (self.model, acq, box, q, seen, self.constraints)
+            batch = ranked_together(batch, self.library, edits, *args)
         return batch
+
+    def _children(self, seed: int, rows: pd.DataFrame, q: int, seen: set[str]) -> Batch:
+        """``q`` SELFIES children of the best scored molecules (:func:`ga_batch`)."""
+        alphabet = alphabet_of(self.model.vocab.to_list())
+        smiles, values = rows["smiles"].astype(str).tolist(), row_values(self._scores(rows))
+        args = (q, seen, self.constraints, alphabet, np.random.default_rng(seed))
+        return ga_batch(smiles, values, *args)
 
     def _centre(self, rows: pd.DataFrame) -> torch.Tensor | None:
         """`d` the trust region's centre in the unit cube (``None``: the best point)."""
@@ -264,8 +269,6 @@ class Search:
         scores = np.column_stack([objective(smiles) for objective in self.objectives])
         self.journal.append(it, batch.sources[:n], smiles, scores, latents)
         return n
-
-    # -- bookkeeping -----------------------------------------------------------------------
 
     def _scores(self, rows: pd.DataFrame) -> np.ndarray:
         return rows[self.score_cols].to_numpy(dtype=float)

@@ -1,6 +1,6 @@
 """One batch of molecules worth an oracle call, by each method that does not propose latents
-(``screen``, ``ga``), and BO's library step: its decoded proposals and the library's molecules
-ranked together by the acquisition.
+(``screen``, ``ga``), and BO's last step: its decoded proposals, the library's molecules and
+SELFIES edits of its best molecules ranked together by the acquisition.
 
 Each function returns a :class:`Batch`: the molecules to score with their sources, and what
 was turned away on the way (no oracle call spent), by reason.
@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from molvae.optimize.box import DataBox
+from molvae.optimize.candidates import latents_of
 from molvae.optimize.constraints import Constraints
 from molvae.optimize.ga import POPULATION, offspring
 from molvae.optimize.guards import OUTSIDE_DOMAIN
@@ -27,8 +28,11 @@ from molvae.optimize.retrain import rank_weights
 #: batch is chosen jointly with the decoded proposals (checking constraints on the whole
 #: library every iteration would cost more than it could change).
 SHORTLIST_PER_SLOT = 3
-#: The source of library molecules in the journal.
+#: SELFIES edits of the best molecules offered to BO's acquisition per batch slot.
+EDITS_PER_SLOT = 3
+#: The sources of library molecules and of edits in the journal.
 LIBRARY = "library"
+EDIT = "edit"
 
 
 @dataclass
@@ -126,9 +130,10 @@ def ga_batch(
     return batch
 
 
-def with_library(
+def ranked_together(
     batch: Batch,
-    library: Library,
+    library: Library | None,
+    edits: Batch | None,
     model,
     acq,
     box: DataBox,
@@ -136,13 +141,15 @@ def with_library(
     seen: set[str],
     constraints: Constraints,
 ) -> Batch:
-    """BO's batch: the best ``q`` of its decoded proposals and the library's unseen molecules,
-    ranked together by the acquisition.
+    """BO's batch: the best ``q`` of its decoded proposals, the library's unseen molecules
+    and SELFIES edits of the best scored molecules, ranked together by the acquisition.
 
     Args:
         batch: The decoded proposals, new and screened, with their latents (source ``bo``).
-        library: The library (encoded once).
-        model: The VAE that encodes it.
+        library: The library (encoded once), or ``None``.
+        edits: Children of the best molecules (:func:`ga_batch`, screened), or ``None``;
+            encoded here, source :data:`EDIT`.
+        model: The VAE that encodes them.
         acq: The iteration's acquisition function (on unit-cube points).
         box: The data box mapping latents to the unit cube.
         q: Molecules wanted.
@@ -150,13 +157,52 @@ def with_library(
         constraints: What a library molecule must pass.
 
     Returns:
-        Up to ``q`` molecules, sources ``bo`` or :data:`LIBRARY`, with their latents.
+        Up to ``q`` molecules, sources ``bo``, :data:`LIBRARY` or :data:`EDIT`, with latents.
     """
+    smiles, sources = list(batch.smiles), list(batch.sources)
+    mine = batch.latents if batch.latents is not None else torch.zeros(0, model.latent_dim)
+    pools = [mine.double()]
+    if library is not None:
+        picked, latents = _library_shortlist(library, model, acq, box, q, seen, batch, constraints)
+        smiles += picked
+        sources += [LIBRARY] * len(picked)
+        pools.append(latents)
+    if edits is not None:  # children turned away are counted as the proposals' are
+        batch.reasons.update(edits.reasons)
+        batch.turned_away += edits.turned_away
+    if edits is not None and edits.smiles:
+        z = latents_of(model, edits.smiles).double()  # (e, d), NaN where unreadable
+        ok = [i for i in range(len(z)) if torch.isfinite(z[i]).all()]
+        smiles += [edits.smiles[i] for i in ok]
+        sources += [EDIT] * len(ok)
+        pools.append(z[ok])
+    pool = torch.cat(pools)
+    if not len(pool):
+        return batch
+    chosen = select_batch(acq, box.to_unit(pool), q)
+    batch.smiles = [smiles[i] for i in chosen]
+    batch.sources = [sources[i] for i in chosen]
+    batch.latents = pool[chosen].float()
+    return batch
+
+
+def _library_shortlist(
+    library: Library,
+    model,
+    acq,
+    box: DataBox,
+    q: int,
+    seen: set[str],
+    batch: Batch,
+    constraints: Constraints,
+) -> tuple[list[str], torch.Tensor]:
+    """The unseen library molecules with the highest acquisition values
+    (:data:`SHORTLIST_PER_SLOT` per slot) that pass the constraints, and their latents."""
     latents = library.latents(model)
     taken = seen | set(batch.smiles)
     idx = [i for i in library.unseen(taken) if torch.isfinite(latents[i]).all()]
     if not idx:
-        return batch
+        return [], torch.zeros(0, latents.shape[1], dtype=torch.float64)
     u = box.to_unit(latents[idx])
     with torch.no_grad():
         values = torch.cat(
@@ -169,12 +215,4 @@ def with_library(
     shortlist = [library.smiles[idx[i]] for i in best]
     passing = set(_screened(batch, shortlist, constraints))
     picked = [idx[i] for i in best if library.smiles[idx[i]] in passing]
-    mine = batch.latents if batch.latents is not None else torch.zeros(0, latents.shape[1])
-    pool = torch.cat([mine.double(), latents[picked]])
-    smiles = batch.smiles + [library.smiles[i] for i in picked]
-    sources = batch.sources + [LIBRARY] * len(picked)
-    chosen = select_batch(acq, box.to_unit(pool), q)
-    batch.smiles = [smiles[i] for i in chosen]
-    batch.sources = [sources[i] for i in chosen]
-    batch.latents = pool[chosen].float()
-    return batch
+    return [library.smiles[i] for i in picked], latents[picked].double()
