@@ -62,6 +62,7 @@ def summarise(journal) -> dict:
         "best_smiles": str(calls.loc[int(np.argmax(finite)), "smiles"]),
         "best_source": str(calls.loc[int(np.argmax(finite)), "source"]),
         "n_calls": len(calls),
+        "calls_by_source": {str(k): int(v) for k, v in calls["source"].value_counts().items()},
     }
 
 
