@@ -202,6 +202,7 @@ class OptimizeConfig:
         guards: Reject what no chemist would make (see ``optimize/guards.py``).
         library: SMILES file of real molecules for bo, screen (``None``: the training sample).
         strict: Turn away candidates whose SELFIES was repaired (off: bundled model's rate ~0.15).
+        edits: GA edits of the best molecules that bo also ranks, per batch slot (0: none).
         top_k: Molecules listed in ``top.csv`` and the report.
         retrain_every: Fine-tune the VAE on rank-weighted results every N calls (Tripp 2020).
         retrain_steps: Optimiser steps of each fine-tuning.
@@ -226,6 +227,7 @@ class OptimizeConfig:
     guards: bool = True
     library: str | None = None
     strict: bool = False
+    edits: int = 3
     top_k: int = 20
     retrain_every: int = 0
     retrain_steps: int = 100
@@ -236,7 +238,8 @@ class OptimizeConfig:
         _require(self.batch_size >= 1, "batch_size must be at least 1")
         _require(self.n_init >= 2, "n_init must be at least 2")
         _require(self.method in METHODS, f"method must be one of {', '.join(METHODS)}")
-        _require(self.retrain_every >= 0, "retrain_every must be 0 (off) or positive")
+        ok = self.retrain_every >= 0 and self.edits >= 0
+        _require(ok, "retrain_every and edits must be 0 (off) or positive")
 
 
 @dataclass
@@ -267,11 +270,8 @@ def load_preset(name: str) -> Preset:
             "or pass the path of a .toml file."
         )
     raw = tomllib.loads(res.read_text())
-    return Preset(
-        name=path.stem,
-        model=from_dict(ModelConfig, raw.get("model", {})),
-        train=from_dict(TrainConfig, raw.get("train", {})),
-    )
+    model, train = raw.get("model", {}), raw.get("train", {})
+    return Preset(path.stem, from_dict(ModelConfig, model), from_dict(TrainConfig, train))
 
 
 def from_dict(cls: type[T], values: dict[str, Any]) -> T:

@@ -20,6 +20,12 @@ REJECTED = {
     # The best molecules of default logP runs once fulvenes were rejected (issue #11).
     "CC=CC1=CC2C(=C1)C=CC=C2NCCCCC1CCc2ccccc21": "conjugated diene",
     "CCSC=C1C(Cl)=CSC1CNC(=O)CCCCCC1CCCCCC1": "conjugated diene",
+    "ClC=Cc1ccccc1": "vinyl halide",
+    "C=CCc1ccccc1CC=C": "two acyclic C=C",
+    # The best molecule of a default logP run once BO offered SELFIES edits (logP 8.0).
+    "C=C(CCC=CCC=C(F)F)CCc1cccc(Cl)c1CC(Cl)=CC": "vinyl halide",
+    "C=C(CCC=CCCC=C(F)F)CCCc1cccc(Cl)c1C": "vinyl halide",
+    "C=C(CCC=CCC=CC)CCCc1cccc(Cl)c1C": "two acyclic C=C",
     "CCCCCCCCc1ccccc1": "long alkyl chain",
     "CC1=CC1c1ccccc1": "cyclopropene",
     "CC(C)=C1C=CC=C1": "fulvene",

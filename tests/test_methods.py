@@ -122,15 +122,17 @@ def test_edits_of_the_best_molecules_enter_bo_batches_ranked_by_the_acquisition(
     assert out.reasons == Counter(ring=2) and out.turned_away == ["C1CC1C1CC1"]
 
 
-def test_bo_runs_record_library_and_decoded_sources(pretrained, tmp_path):
+@pytest.mark.parametrize("edits", [0, 3])
+def test_bo_runs_record_library_edit_and_decoded_sources(pretrained, tmp_path, edits):
     from molvae.optimize.bo import optimize
 
     objective, calls = _counting("logp")
-    cfg = OptimizeConfig(budget=30, batch_size=5, n_init=10, seed=2, **CHEAP)
+    cfg = OptimizeConfig(budget=30, batch_size=5, n_init=10, seed=2, edits=edits, **CHEAP)
     journal = optimize(objective, pretrained, cfg, tmp_path, progress=False)
     assert len(calls) == 30 and len(set(calls)) == 30
     sources = Counter(journal["source"])
-    assert sources["start"] == 10 and sources["library"] > 0
-    assert set(sources) <= {"start", "library", "bo"}
+    assert sources["start"] == 10 and sources["library"] + sources["edit"] > 0
+    assert set(sources) <= {"start", "library", "bo", "edit"}
+    assert (sources["edit"] > 0) == (edits > 0)
     train = set(Library(pretrained.train_sample, "").smiles)
     assert set(journal.loc[journal["source"] == "library", "smiles"]) <= train

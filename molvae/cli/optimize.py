@@ -62,12 +62,20 @@ def optimize(
         bool,
         typer.Option(
             help="Reject what no chemist would make: MOSES filters, rings of 3-7 atoms, "
-            "peroxides, azo, polyenes, long alkyl chains, SA > 4.5, QED < 0.3, out of domain."
+            "peroxides, azo, polyenes, dienes, vinyl halides, long alkyl chains, SA > 4.5, "
+            "QED < 0.3, out of domain."
         ),
     ] = _OPT.guards,
     strict: Annotated[
         bool, typer.Option(help="Turn away candidates whose SELFIES had to be repaired.")
     ] = _OPT.strict,
+    edits: Annotated[
+        int,
+        typer.Option(
+            help="SELFIES edits of the best molecules that bo ranks beside its proposals, per "
+            "batch slot (0: none)."
+        ),
+    ] = _OPT.edits,
     retrain_every: Annotated[
         int, typer.Option(help="Fine-tune the VAE on rank-weighted results every N calls.")
     ] = _OPT.retrain_every,
@@ -99,6 +107,7 @@ def optimize(
         guards=guards,
         library=str(library) if library else None,
         strict=strict,
+        edits=edits,
         retrain_every=retrain_every,
         seed=seed,
     )

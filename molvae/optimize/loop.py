@@ -30,7 +30,7 @@ from molvae.optimize.constraints import Constraints
 from molvae.optimize.ga import alphabet_of
 from molvae.optimize.journal import GIVEN, START, Journal, LoopState, oracle_calls
 from molvae.optimize.library import Library
-from molvae.optimize.methods import EDITS_PER_SLOT, Batch, ga_batch, ranked_together, screen_batch
+from molvae.optimize.methods import Batch, ga_batch, ranked_together, screen_batch
 from molvae.optimize.objectives import Objective, head_gain
 from molvae.optimize.pareto import hypervolume, reference_point, row_values
 from molvae.optimize.proposals import acquisition, propose_bo, propose_gradient, propose_random
@@ -234,17 +234,16 @@ class Search:
         sources = [cfg.method] * len(decoded.smiles)
         batch = Batch(decoded.smiles, sources, latents, decoded.reasons, decoded.turned_away)
         if acq is not None:
-            edits = self._children(seed, rows, EDITS_PER_SLOT * q, seen | set(batch.smiles))
+            edits = self._children(seed, rows, cfg.edits * q, seen | set(batch.smiles))
             args = (self.model, acq, box, q, seen, self.constraints)
             batch = ranked_together(batch, self.library, edits, *args)
         return batch
 
     def _children(self, seed: int, rows: pd.DataFrame, q: int, seen: set[str]) -> Batch:
         """``q`` SELFIES children of the best scored molecules (:func:`ga_batch`)."""
-        alphabet = alphabet_of(self.model.vocab.to_list())
         smiles, values = rows["smiles"].astype(str).tolist(), row_values(self._scores(rows))
-        args = (q, seen, self.constraints, alphabet, np.random.default_rng(seed))
-        return ga_batch(smiles, values, *args)
+        alphabet, rng = alphabet_of(self.model.vocab.to_list()), np.random.default_rng(seed)
+        return ga_batch(smiles, values, q, seen, self.constraints, alphabet, rng)
 
     def _centre(self, rows: pd.DataFrame) -> torch.Tensor | None:
         """`d` the trust region's centre in the unit cube (``None``: the best point)."""

@@ -28,8 +28,6 @@ from molvae.optimize.retrain import rank_weights
 #: batch is chosen jointly with the decoded proposals (checking constraints on the whole
 #: library every iteration would cost more than it could change).
 SHORTLIST_PER_SLOT = 3
-#: SELFIES edits of the best molecules offered to BO's acquisition per batch slot.
-EDITS_PER_SLOT = 3
 #: The sources of library molecules and of edits in the journal.
 LIBRARY = "library"
 EDIT = "edit"
