@@ -11,7 +11,8 @@ Two methods propose what to decode; one loop (:func:`sample_where`) does the res
 Each round the loop asks the method for latents (and conditions), decodes them greedily, keeps
 strict decodes (as :func:`molvae.sample.sample_molecules` does), drops molecules already seen,
 and verifies the rest with RDKit (:class:`molvae.windows.Verifier`): only computed values
-count, never predictions or conditions. Windows on properties neither method steers (and
+count, never predictions or conditions. ``guided`` steers RDKit properties the head lacks by
+outputs fitted on the model's training sample; windows ``cvae`` does not condition on (and
 similarity) are met through verification alone. Rounds repeat until ``n`` molecules are
 verified or the decode budget is spent.
 """

@@ -176,7 +176,7 @@ def build_guide(
     outputs (:func:`molvae.heads.fit_outputs`) for properties the head lacks.
 
     Raises:
-        UserError: An unknown prior, or ``fitted`` for a model without one.
+        UserError: An unknown prior, or ``prior="fitted"`` for a model without one.
     """
     if prior not in PRIORS:
         raise UserError(f"Unknown prior '{prior}'; choose {', '.join(PRIORS)}.")

@@ -35,8 +35,8 @@ def head_features(vae: MolVAE, mu: torch.Tensor) -> torch.Tensor:
 
 
 def ridge_fit(x: torch.Tensor, y: torch.Tensor, ridge: float) -> torch.Tensor:
-    """Weights and bias minimising ``|x w + b - y|^2 + ridge * n * |w|^2``: `n x h`, `n` ->
-    `h + 1` (the bias last, not penalised)."""
+    """Weights and bias minimising ``|x w + b - y|^2 + ridge * n * |w|^2``: `n x h`, `n` (or
+    `n x k`) -> `h + 1` (or `(h + 1) x k`), the bias last, not penalised."""
     n, h = x.shape
     design = torch.cat([x, torch.ones(n, 1, dtype=x.dtype)], dim=1)  # (n, h + 1)
     penalty = torch.eye(h + 1, dtype=x.dtype) * ridge * n

@@ -40,7 +40,8 @@ REJECTED = {
 }
 DRUG_LIKE = ["CC(=O)Nc1ccc(O)cc1", "C1CC1C(=O)Nc1ccccc1", "Cc1ccc(S(N)(=O)=O)cc1"]
 #: Near misses of the ring motifs that real compounds have: an acetylcyclopentene, a fluorenone, a
-#: benzocyclobutene, an indene, a 1,4-cyclohexadiene and a divinylbenzene.
+#: benzocyclobutene, an indene, a 1,4-cyclohexadiene and a divinylbenzene (turned away since
+#: for its two acyclic C=C, not for a ring motif).
 NEAR_MISSES = [
     "CC(=O)C1=CCCC1",  # an enone: C=C-C=O is no diene
     "O=C1c2ccccc2-c2ccccc21",

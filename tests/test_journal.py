@@ -77,6 +77,10 @@ def test_changed_settings_ignore_a_larger_budget():
     assert state.changed_settings("logp", {"budget": 20, "seed": 0, "batch_size": 5}) == []
     changed = state.changed_settings("qed", {"budget": 20, "seed": 1, "batch_size": 5})
     assert changed == ["objective", "seed"]
+    # A run saved before a setting existed resumes with the setting's current value.
+    assert (
+        state.changed_settings("logp", {"budget": 10, "seed": 0, "batch_size": 5, "edits": 3}) == []
+    )
 
 
 def test_journal_records_the_properties_beside_the_scores(tmp_path):

@@ -118,8 +118,9 @@ def test_edits_of_the_best_molecules_enter_bo_batches_ranked_by_the_acquisition(
     assert out.smiles[0] == "CCCO" and out.sources[0] == "edit"
     assert len(out.smiles) == 2 and "C1CC1" not in out.smiles
     torch.testing.assert_close(out.latents[0], torch.tensor([0.95, 1.0]))
-    # The edits' rejections are the batch's; an edit the VAE cannot read is never offered.
-    assert out.reasons == Counter(ring=2) and out.turned_away == ["C1CC1C1CC1"]
+    # The edits' rejections are the batch's; an edit the VAE cannot read is turned away.
+    assert out.reasons == Counter({"ring": 2, methods.UNREADABLE: 1})
+    assert out.turned_away == ["C1CC1C1CC1", "C1CC1"]
 
 
 @pytest.mark.parametrize("edits", [0, 3])

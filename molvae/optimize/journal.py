@@ -38,7 +38,8 @@ RECORDED = ["logp", "qed", "sa", "mw", "tpsa"]
 #: The ``source`` of starting molecules whose scores came with the input (not oracle calls) ...
 GIVEN = "given"
 #: ... and of scored starting molecules. Other sources: ``library`` (a library molecule chosen
-#: by the acquisition) and the method that proposed a molecule (``bo``, ``ga``, ``screen`` ...).
+#: by the acquisition), ``edit`` (a SELFIES edit BO's acquisition chose) and the method that
+#: proposed a molecule (``bo``, ``ga``, ``screen`` ...).
 START = "start"
 COLUMNS = ["iteration", "smiles", "score", "source", "heavy_atoms", *RECORDED, "time"]
 #: Latents are float32 (the encoder's precision): 9 significant digits read back exactly.
@@ -233,8 +234,13 @@ class LoopState:
 
     def changed_settings(self, objective: str, config: dict) -> list[str]:
         """The settings of a resumed run that differ from this one's (a larger budget may
-        extend a run, so it does not count)."""
-        changed = [k for k, v in config.items() if k != "budget" and self.config.get(k) != v]
+        extend a run, so it does not count; a setting newer than the saved run takes its
+        value from this one)."""
+        changed = [
+            k
+            for k, v in config.items()
+            if k != "budget" and k in self.config and self.config[k] != v
+        ]
         return (["objective"] if objective != self.objective else []) + changed
 
 

@@ -48,12 +48,16 @@ class Library:
 
     def latents(self, model: MolVAE) -> torch.Tensor:
         """`n x d` posterior means of the molecules (``nan`` rows where the model cannot
-        encode one), computed once."""
+        encode one), computed once (again after :meth:`forget`)."""
         if self._latents is None:
             from molvae.optimize.candidates import encode_many
 
             self._latents = encode_many(model, self.smiles).double()
         return self._latents
+
+    def forget(self) -> None:
+        """Drop the latents: the model was fine-tuned, and they moved."""
+        self._latents = None
 
     def order(self, seed: int) -> np.ndarray:
         """The indices of the molecules in the seeded random order ``screen`` scores them."""

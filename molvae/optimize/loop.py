@@ -2,11 +2,10 @@
 
 Each iteration makes one batch by the run's method: decoded latent proposals (``bo`` ranks
 them with library molecules and SELFIES edits of its best), library molecules (``screen``) or
-SELFIES children (``ga``).
-Duplicates and constraint or guard breakers are turned away (no budget spent); the rest are
-scored by the real oracle and journalled with their re-encoded latents (the journal is the one
-copy of the scored data); the data box grows to hold them and the trust region follows its
-centre or restarts elsewhere.
+SELFIES children (``ga``). Duplicates and constraint or guard breakers are turned away (no
+budget spent); the rest are scored by the real oracle and journalled with their re-encoded
+latents (the journal is the one copy of the scored data); the data box grows to hold them and
+the trust region follows its centre or restarts elsewhere.
 """
 
 from __future__ import annotations
@@ -209,8 +208,8 @@ class Search:
         return self._score(it, batch)
 
     def _latent_batch(self, seed: int, rows: pd.DataFrame, q: int, seen: set[str]) -> Batch:
-        """Decoded latent proposals by the run's method (``bo``: ranked with the library's
-        molecules by the acquisition)."""
+        """Decoded latent proposals by the run's method (``bo``: ranked by the acquisition with
+        library molecules and SELFIES edits of the best)."""
         cfg, box = self.cfg, self.state.box
         x, y = self._data(rows)
         gen = torch.Generator().manual_seed(seed)
@@ -234,7 +233,8 @@ class Search:
         sources = [cfg.method] * len(decoded.smiles)
         batch = Batch(decoded.smiles, sources, latents, decoded.reasons, decoded.turned_away)
         if acq is not None:
-            edits = self._children(seed, rows, cfg.edits * q, seen | set(batch.smiles))
+            taken = seen | set(batch.smiles) | set(batch.turned_away)
+            edits = self._children(seed, rows, cfg.edits * q, taken) if cfg.edits else None
             args = (self.model, acq, box, q, seen, self.constraints)
             batch = ranked_together(batch, self.library, edits, *args)
         return batch

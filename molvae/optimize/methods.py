@@ -31,6 +31,8 @@ SHORTLIST_PER_SLOT = 3
 #: The sources of library molecules and of edits in the journal.
 LIBRARY = "library"
 EDIT = "edit"
+#: The reason an edit the model cannot encode (a token it has never seen) is turned away.
+UNREADABLE = "edit the model cannot read"
 
 
 @dataclass
@@ -170,7 +172,13 @@ def ranked_together(
         batch.turned_away += edits.turned_away
     if edits is not None and edits.smiles:
         z = latents_of(model, edits.smiles).double()  # (e, d), NaN where unreadable
-        ok = [i for i in range(len(z)) if torch.isfinite(z[i]).all()]
+        ok = [
+            i for i, s in enumerate(edits.smiles) if torch.isfinite(z[i]).all() and s not in smiles
+        ]
+        unreadable = [s for i, s in enumerate(edits.smiles) if not torch.isfinite(z[i]).all()]
+        if unreadable:
+            batch.reasons[UNREADABLE] += len(unreadable)
+            batch.turned_away += unreadable
         smiles += [edits.smiles[i] for i in ok]
         sources += [EDIT] * len(ok)
         pools.append(z[ok])

@@ -113,6 +113,8 @@ def retrain_search(search: Search, rows: pd.DataFrame, seed: int) -> None:
     finetune(search.model, smiles, weights, search.cfg.retrain_steps, seed)
     files.save_model(search.out, search.model)
     search.moved = encode_many(search.model, rows["smiles"].astype(str).tolist()).double()
+    if search.library is not None:
+        search.library.forget()
     state.box = DataBox.around(search._data(rows)[0])
     search.warm = None
     state.retrained_rows = len(rows)
