@@ -92,17 +92,12 @@ class Guide:
         self.seen_x: list[torch.Tensor] = []
         self.seen_r: list[torch.Tensor] = []
 
-    def features(self, z: torch.Tensor) -> torch.Tensor:
-        """The head's last hidden layer: `n x latent_dim` -> `n x hidden`."""
-        head = self.head.head if isinstance(self.head, ExtendedHead) else self.head
-        return head.net[:-1](z)
-
     def predict(self, z: torch.Tensor) -> torch.Tensor:
         """`n x latent_dim` -> `n x W`: the head's standardised predictions of the guided
         properties, corrected by what decodes showed (:meth:`calibrate`)."""
         y = self.head(z)[:, self.index]
         if self.correction is not None:
-            y = y + self.features(z) @ self.correction[:-1] + self.correction[-1]
+            y = y + self.head.features(z) @ self.correction[:-1] + self.correction[-1]
         return y
 
     def calibrate(self, z: torch.Tensor, values: np.ndarray) -> None:
@@ -114,7 +109,7 @@ class Guide:
             return
         with torch.no_grad():
             pred = self.head(z)[:, self.index]  # (n, W)
-            x = self.features(z)
+            x = self.head.features(z)
         true = torch.tensor(values, dtype=torch.float32, device=z.device)
         resid = (true - self.center) / self.scale - pred
         ok = torch.isfinite(resid).all(dim=1)

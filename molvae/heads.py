@@ -31,7 +31,7 @@ MIN_MOLECULES = 50
 @torch.no_grad()
 def head_features(vae: MolVAE, mu: torch.Tensor) -> torch.Tensor:
     """The head's last hidden layer for latent means: `n x latent_dim` -> `n x hidden`."""
-    return vae.model.head.net[:-1](mu.to(vae.device)).cpu().double()
+    return vae.model.head.features(mu.to(vae.device)).cpu().double()
 
 
 def ridge_fit(x: torch.Tensor, y: torch.Tensor, ridge: float) -> torch.Tensor:
@@ -154,8 +154,12 @@ class ExtendedHead(nn.Module):
 
     def forward(self, mu: torch.Tensor) -> torch.Tensor:
         """`batch x latent_dim` -> `batch x (n_props + k)` standardised predictions."""
-        hidden = self.head.net[:-1](mu)  # (batch, hidden)
+        hidden = self.features(mu)  # (batch, hidden)
         return torch.cat([self.head.net[-1](hidden), hidden @ self.w[:-1] + self.w[-1]], dim=1)
+
+    def features(self, mu: torch.Tensor) -> torch.Tensor:
+        """The wrapped head's last hidden layer."""
+        return self.head.features(mu)
 
 
 def _append_output(vae: MolVAE, w: torch.Tensor, name: str, mean: float, std: float) -> None:

@@ -28,3 +28,8 @@ class PropertyHead(nn.Module):
     def forward(self, mu: torch.Tensor) -> torch.Tensor:
         """`batch x latent_dim` -> `batch x n_props` standardised predictions."""
         return self.net(mu)
+
+    def features(self, mu: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer, which the outputs read: `batch x latent_dim` -> `batch x
+        hidden` (what :mod:`molvae.heads` fits new outputs on)."""
+        return self.net[:-1](mu)

@@ -172,10 +172,9 @@ def ranked_together(
         batch.turned_away += edits.turned_away
     if edits is not None and edits.smiles:
         z = latents_of(model, edits.smiles).double()  # (e, d), NaN where unreadable
-        ok = [
-            i for i, s in enumerate(edits.smiles) if torch.isfinite(z[i]).all() and s not in smiles
-        ]
-        unreadable = [s for i, s in enumerate(edits.smiles) if not torch.isfinite(z[i]).all()]
+        finite = torch.isfinite(z).all(dim=1).tolist()
+        ok = [i for i, s in enumerate(edits.smiles) if finite[i] and s not in smiles]
+        unreadable = [s for s, f in zip(edits.smiles, finite, strict=True) if not f]
         if unreadable:
             batch.reasons[UNREADABLE] += len(unreadable)
             batch.turned_away += unreadable
