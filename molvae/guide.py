@@ -16,6 +16,8 @@ Two things make the head's predictions worth following:
 - Decodes land away from what the head predicts at their latents, toward common molecules.
   :meth:`Guide.calibrate` fits that drift from every checked decode and corrects the
   predictions (logP 4-5: hit rate 0.26 -> 0.34; windows filled in one round are unchanged).
+And a floor on the anchors' QED (:data:`molvae.pool.ANCHOR_QED_QUANTILE`) keeps the hits as
+drug-like as unconditional samples in the same window.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import torch
 
 from molvae.errors import UserError
 from molvae.heads import ExtendedHead, fit_outputs, ridge_fit
-from molvae.pool import Pool
+from molvae.pool import ANCHOR_QED_QUANTILE, BELOW_FLOOR, MIN_QED_SEEDS, Pool, qed_of
 from molvae.sample import DECODE_BATCH, PRIORS
 from molvae.windows import Verifier, Window
 
@@ -238,6 +240,7 @@ class GuidedProposer:
         self.scales: dict[str, float] = {}
         self.known: list[str] = []
         self.proposed = self.chosen = 0
+        self.qed_floor = -math.inf
         seeds = [similar_to] if similar_to else list(vae.train_sample)
         if seeds:
             ds, _ = vae.prepare(seeds)
@@ -245,6 +248,10 @@ class GuidedProposer:
             self.scales = verifier.scales(frame)
             self.known = list(ds.smiles)
             distances = verifier.distance(frame, self.scales)
+            qed, hits = qed_of(frame), frame["hit"].to_numpy(dtype=bool)
+            if hits.sum() >= MIN_QED_SEEDS:  # see ANCHOR_QED_QUANTILE
+                self.qed_floor = float(np.quantile(qed[hits], ANCHOR_QED_QUANTILE))
+                distances = np.where(hits & (qed < self.qed_floor), BELOW_FLOOR, distances)
             self.pool.add(vae, ds.smiles, distances, self.seed_spread)
 
     def most(self) -> int:
@@ -270,9 +277,11 @@ class GuidedProposer:
 
     def learn(self, frame: pd.DataFrame, z: torch.Tensor) -> None:
         """Remember newly checked molecules (a :meth:`Verifier.check` frame, decoded from the
-        latents ``z``) as anchors: the hits, or every one while climbing."""
+        latents ``z``) as anchors: the hits with QED above the floor
+        (:data:`molvae.pool.ANCHOR_QED_QUANTILE`), or every one while climbing."""
         self.guide.calibrate(z, frame[self.guide.names].to_numpy(dtype=float))
         self.scales = self.scales or self.verifier.scales(frame)
         useful = frame if self.pool.climbing else frame[frame["hit"]]
+        useful = useful if self.pool.climbing else useful[qed_of(useful) >= self.qed_floor]
         distances = self.verifier.distance(useful, self.scales)
         self.pool.add(self.vae, list(useful["smiles"]), distances, self.found_spread)

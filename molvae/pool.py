@@ -6,7 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
+import pandas as pd
 import torch
+
+from molvae.data.properties import compute_properties
 
 if TYPE_CHECKING:
     from molvae.api import MolVAE
@@ -20,6 +24,21 @@ MIN_ANCHORS = 32
 #: molecule away from the data (on the bundled model, median QED of TPSA 90-120 hits fell to
 #: 0.50 against 0.62 for unconditional samples in the window).
 ANCHOR_PRIOR_WEIGHT = 0.5
+#: Molecules inside the windows anchor proposals only with QED at least this quantile of that
+#: of the seeds inside (given :data:`MIN_QED_SEEDS` of them): decodes resemble their anchor, and
+#: without this floor the population drifted to odd molecules (median QED of logP 1-2 hits 0.780
+#: against 0.790 for unconditional samples in the window; with it 0.791). Seeds below it count
+#: as :data:`BELOW_FLOOR` from the windows: anchors only while too few are inside.
+ANCHOR_QED_QUANTILE = 0.5
+MIN_QED_SEEDS = 10
+BELOW_FLOOR = 1e-6
+
+
+def qed_of(frame: pd.DataFrame) -> np.ndarray:
+    """The QED of each molecule of a checked frame (computed where the frame lacks it)."""
+    if "qed" in frame:
+        return frame["qed"].to_numpy(dtype=float)
+    return np.array([compute_properties(s, ["qed"])[0] for s in frame["smiles"]], dtype=float)
 
 
 class Pool:

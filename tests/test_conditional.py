@@ -4,6 +4,7 @@ conditional sampling (issue #12)."""
 import re
 import warnings
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -14,8 +15,9 @@ from typer.testing import CliRunner
 from molvae import conditional
 from molvae.cli.main import app
 from molvae.errors import UserError
-from molvae.guide import build_guide
+from molvae.guide import GuidedProposer, build_guide
 from molvae.heads import fit_outputs, head_features
+from molvae.pool import qed_of
 from molvae.windows import Verifier, Window, parse_window, resolve_windows
 
 
@@ -197,3 +199,19 @@ def test_cli_where_writes_verified_rows_or_ends_with_a_sentence(tiny_model, tmp_
     assert isinstance(result.exception, UserError) and "Unknown property 'foo'" in str(
         result.exception
     )
+
+
+def test_only_molecules_as_drug_like_as_the_seeds_in_the_window_become_anchors(tiny_model):
+    windows = resolve_windows(["logp=-10..10"])  # every seed is inside
+    verifier = Verifier(windows)
+    proposer = GuidedProposer(tiny_model, windows, verifier)
+    seeds = verifier.check(proposer.known)
+    qed = qed_of(seeds)
+    assert proposer.qed_floor == pytest.approx(float(np.median(qed)))
+    assert proposer.pool.inside == int((qed >= proposer.qed_floor).sum())  # the rest: no anchors
+    assert not proposer.pool.climbing
+    found = seeds.iloc[[int(np.argmin(qed)), int(np.argmax(qed))]]  # two hits found again
+    before = len(proposer.pool.z)
+    proposer.learn(found, torch.zeros(2, tiny_model.latent_dim))
+    assert len(proposer.pool.z) == before + 1  # the least drug-like is a hit, but no anchor
+    assert float(proposer.pool.dist[-1]) == 0
