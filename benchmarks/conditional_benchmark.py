@@ -43,10 +43,12 @@ import torch
 
 from molvae import MolVAE
 from molvae import guide as guide_module
+from molvae.cli.common import default_of
 from molvae.conditional import sample_where
 from molvae.cvae import draw_conditions
-from molvae.data.chem import is_strict, tokens_to_smiles
+from molvae.data.chem import is_strict, to_mol, tokens_to_smiles
 from molvae.data.properties import compute_properties
+from molvae.optimize.guards import drug_like_failure
 from molvae.sample import decode_texts, sample_latents
 from molvae.windows import Verifier, resolve_windows
 
@@ -82,6 +84,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--cvae", default=None, help="A conditional VAE to compare (method cvae and guided)."
     )
+    parser.add_argument(
+        "--guards",
+        action=argparse.BooleanOptionalAction,
+        default=default_of(sample_where, "guards"),
+        help="Count only molecules passing the drug-likeness guards, in both arms.",
+    )
     return parser.parse_args(argv)
 
 
@@ -100,30 +108,38 @@ def unconditional(vae: MolVAE, n: int, temperature: float, seed: int) -> dict[st
     smiles = list(dict.fromkeys(tokens_to_smiles(t, tokens) for t in texts if is_strict(t, tokens)))
     smiles = [s for s in smiles if s]
     props = np.array([compute_properties(s, ["logp", "qed", "tpsa"]) for s in smiles])
-    return {"smiles": smiles, "props": props, "decoded": n}
+    drug_like = np.array([drug_like_failure(to_mol(s)) is None for s in smiles], dtype=bool)
+    return {"smiles": smiles, "props": props, "decoded": n, "drug_like": drug_like}
 
 
-def in_window(base: dict[str, Any], specs: list[str]) -> np.ndarray:
-    """Which of the unconditional molecules are inside the windows."""
-    inside = np.ones(len(base["smiles"]), dtype=bool)
+def in_window(base: dict[str, Any], specs: list[str], guards: bool) -> np.ndarray:
+    """Which of the unconditional molecules are inside the windows (and, with ``guards``,
+    pass the drug-likeness guards)."""
+    inside = base["drug_like"].copy() if guards else np.ones(len(base["smiles"]), dtype=bool)
     for w in resolve_windows(specs):
         inside &= w.contains(base["props"][:, ["logp", "qed", "tpsa"].index(w.name)])
     return inside
 
 
 def window_row(
-    vae: MolVAE, specs: list[str], base: dict[float, Any], n: int, seed: int, method: str
+    vae: MolVAE,
+    specs: list[str],
+    base: dict[float, Any],
+    n: int,
+    seed: int,
+    method: str,
+    guards: bool = False,
 ) -> dict[str, Any]:
     """One arm on one window: ``sample_where`` timed, checked and set against ``base``."""
     t0 = time.perf_counter()
-    got = sample_where(vae, n, specs, seed=seed, method=method)
+    got = sample_where(vae, n, specs, seed=seed, method=method, guards=guards)
     seconds = time.perf_counter() - t0
     smiles = list(got.frame["smiles"])
     qed = [compute_properties(s, ["qed"])[0] for s in smiles]
-    assert Verifier(resolve_windows(specs)).check(smiles)["hit"].all()
-    inside = in_window(base[1.0], specs)
+    assert Verifier(resolve_windows(specs), guards=guards).check(smiles)["hit"].all()
+    inside = in_window(base[1.0], specs, guards)
     rate_t1 = int(inside.sum()) / base[1.0]["decoded"]
-    rate_t0 = int(in_window(base[0.0], specs).sum()) / base[0.0]["decoded"]
+    rate_t0 = int(in_window(base[0.0], specs, guards).sum()) / base[0.0]["decoded"]
     base_qed = base[1.0]["props"][inside, 1]
     row = {
         "verified": len(smiles),
@@ -169,7 +185,7 @@ def main(argv: list[str] | None = None) -> None:
     rows: dict[str, Any] = {}
     for label, specs in WINDOWS.items():
         _common.log(f"{label}: sampling {args.n}")
-        rows[label] = window_row(vae, specs, base, args.n, args.seed, "guided")
+        rows[label] = window_row(vae, specs, base, args.n, args.seed, "guided", args.guards)
         _common.log(f"{label}: {rows[label]}")
     result = {
         "benchmark": "conditional",
@@ -178,6 +194,7 @@ def main(argv: list[str] | None = None) -> None:
         "baseline_decodes": args.baseline,
         "unconditional_strict_distinct": {str(t): len(b["smiles"]) for t, b in base.items()},
         "refine_steps": guide_module.STEPS,
+        "guards": args.guards,
         "targets": TARGETS,
         "windows": rows,
     }
@@ -196,7 +213,9 @@ def compare_cvae(args: argparse.Namespace, guided: dict[str, Any]) -> dict[str, 
         rows[label] = {}
         for method in ("cvae", "guided"):
             _common.log(f"{label}: {method} on the CVAE, sampling {args.n}")
-            rows[label][method] = window_row(vae, specs, base, args.n, args.seed, method)
+            rows[label][method] = window_row(
+                vae, specs, base, args.n, args.seed, method, args.guards
+            )
             _common.log(f"{label}: {method} {rows[label][method]}")
     comparison = {
         label: {

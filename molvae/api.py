@@ -167,6 +167,7 @@ class MolVAE(ModelState):
         min_similarity: float = MIN_SIMILARITY,
         budget: int | None = None,
         method: str | None = None,
+        guards: bool = False,
     ) -> list[str | None] | pd.DataFrame:
         """Sample ``n`` molecules: z from the prior, tokens drawn at ``temperature`` (``0``:
         the most likely token at each step; default 1, or 0 with ``where``/``similar_to``).
@@ -193,6 +194,8 @@ class MolVAE(ModelState):
             budget: Most decodes for conditional sampling (default 100 per molecule).
             method: ``cvae`` (a conditional VAE's decoder is told the windows) or ``guided``
                 (by the property head); default: :func:`molvae.conditional.resolve_method`.
+            guards: Conditionally, keep only molecules that also pass the drug-likeness guards
+                of ``molvae optimize`` (see :func:`molvae.conditional.sample_where`).
 
         Returns:
             Unconditionally, ``n`` SMILES. Conditionally, a DataFrame of at most ``n`` verified
@@ -206,9 +209,8 @@ class MolVAE(ModelState):
             temp = 1.0 if temperature is None else temperature
             return sample_molecules(self, n, temp, seed, prior, strict, progress).smiles
         temp = 0.0 if temperature is None else temperature
-        got = sample_where(
-            self, n, where, similar_to, min_similarity, budget, temp, seed, prior, progress, method
-        )
+        args = (where, similar_to, min_similarity, budget, temp, seed, prior, progress, method)
+        got = sample_where(self, n, *args, guards=guards)
         frame = got.frame  # its attrs hold the hit rate, decodes, uniqueness and method
         if got.shortfall():
             warnings.warn(got.shortfall(), stacklevel=2)

@@ -165,6 +165,7 @@ def sample_where(
     prior: str = "auto",
     progress: bool = False,
     method: str | None = None,
+    guards: bool = False,
 ) -> Conditioned:
     """Sample ``n`` distinct molecules whose RDKit-computed properties lie inside ``where``.
 
@@ -183,6 +184,9 @@ def sample_where(
         progress: Show a progress bar.
         method: ``cvae`` or ``guided`` (see the module docs); ``None``: see
             :func:`resolve_method`.
+        guards: Write only molecules that also pass ``molvae optimize``'s drug-likeness
+            guards (ring sizes 3-7, no reactive motifs, MOSES's filters, SA <= 4.5,
+            QED >= 0.3; :func:`molvae.optimize.guards.drug_like_failure`).
 
     Raises:
         UserError: No window nor reference, a bad window, property, method or reference.
@@ -195,7 +199,7 @@ def sample_where(
     if budget is not None and budget < 1:
         raise UserError(f"The decode budget must be at least 1, not {budget}.")
     method = resolve_method(vae, method, windows)
-    verifier = Verifier(windows, similar_to, min_similarity)
+    verifier = Verifier(windows, similar_to, min_similarity, guards)
     proposer: Proposer
     if method == "cvae":
         proposer = CvaeProposer(vae, windows, prior, seed)

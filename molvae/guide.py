@@ -33,9 +33,9 @@ import torch
 
 from molvae.errors import UserError
 from molvae.heads import ExtendedHead, fit_outputs, ridge_fit
-from molvae.pool import ANCHOR_QED_QUANTILE, BELOW_FLOOR, MIN_QED_SEEDS, Pool, qed_of
+from molvae.pool import ANCHOR_QED_QUANTILE, MIN_QED_SEEDS, Pool, qed_of
 from molvae.sample import DECODE_BATCH, PRIORS
-from molvae.windows import Verifier, Window
+from molvae.windows import NOT_A_HIT, Verifier, Window
 
 if TYPE_CHECKING:
     from molvae.api import MolVAE
@@ -251,7 +251,7 @@ class GuidedProposer:
             qed, hits = qed_of(frame), frame["hit"].to_numpy(dtype=bool)
             if hits.sum() >= MIN_QED_SEEDS:  # see ANCHOR_QED_QUANTILE
                 self.qed_floor = float(np.quantile(qed[hits], ANCHOR_QED_QUANTILE))
-                distances = np.where(hits & (qed < self.qed_floor), BELOW_FLOOR, distances)
+                distances = np.where(hits & (qed < self.qed_floor), NOT_A_HIT, distances)
             self.pool.add(vae, ds.smiles, distances, self.seed_spread)
 
     def most(self) -> int:

@@ -28,10 +28,10 @@ ANCHOR_PRIOR_WEIGHT = 0.5
 #: of the seeds inside (given :data:`MIN_QED_SEEDS` of them): decodes resemble their anchor, and
 #: without this floor the population drifted to odd molecules (median QED of logP 1-2 hits 0.780
 #: against 0.790 for unconditional samples in the window; with it 0.791). Seeds below it count
-#: as :data:`BELOW_FLOOR` from the windows: anchors only while too few are inside.
+#: as just outside the windows (:data:`molvae.windows.NOT_A_HIT`): anchors only while too few
+#: are inside.
 ANCHOR_QED_QUANTILE = 0.5
 MIN_QED_SEEDS = 10
-BELOW_FLOOR = 1e-6
 
 
 def qed_of(frame: pd.DataFrame) -> np.ndarray:

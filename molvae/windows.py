@@ -25,6 +25,8 @@ _RANGE = re.compile(rf"^\s*(\w+)\s*=\s*({_NUMBER})?\s*\.\.\s*({_NUMBER})?\s*$")
 _BOUND = re.compile(rf"^\s*(\w+)\s*(>=|<=)\s*({_NUMBER})\s*$")
 #: A window bound as a pair, ``None`` where open: ``{"logp": (2, 3), "qed": (0.6, None)}``.
 Bounds = tuple[float | None, float | None]
+#: The distance to the windows of a molecule inside them that is no hit (it fails the guards).
+NOT_A_HIT = 1e-6
 
 
 @dataclass(frozen=True)
@@ -139,14 +141,22 @@ def _pair(name: str, bounds: Bounds) -> tuple[float | None, float | None]:
 
 
 class Verifier:
-    """Checks molecules against windows (and similarity to a reference) with RDKit."""
+    """Checks molecules against windows (and similarity to a reference) with RDKit; with
+    ``guards``, a hit must also pass the drug-likeness guards of ``molvae optimize``
+    (:func:`molvae.optimize.guards.drug_like_failure`: ring sizes, reactive motifs, MOSES's
+    filters, SA and QED)."""
 
     def __init__(
-        self, windows: Sequence[Window], similar_to: str | None = None, min_similarity: float = 0.4
+        self,
+        windows: Sequence[Window],
+        similar_to: str | None = None,
+        min_similarity: float = 0.4,
+        guards: bool = False,
     ) -> None:
         self.windows = list(windows)
         self.names = [w.name for w in self.windows]
         self.min_similarity = min_similarity
+        self.guards = guards
         self.ref_fp = None
         if similar_to is not None:
             self.ref_fp = fingerprint(similar_to)
@@ -158,7 +168,7 @@ class Verifier:
         parts = [str(w) for w in self.windows]
         if self.ref_fp is not None:
             parts.append(f"similarity>={self.min_similarity:g}")
-        return ", ".join(parts)
+        return ", ".join(parts) + (" (drug-like)" if self.guards else "")
 
     def check(self, smiles: Sequence[str]) -> pd.DataFrame:
         """The computed properties (and ``similarity``) of each molecule, with ``hit``: whether
@@ -181,6 +191,10 @@ class Verifier:
             ]
             frame["similarity"] = sims
             hit &= frame["similarity"].to_numpy() >= self.min_similarity
+        if self.guards:
+            from molvae.optimize.guards import drug_like_failure
+
+            hit &= np.array([m is not None and drug_like_failure(m) is None for m in mols])
         frame["hit"] = hit
         return frame
 
@@ -200,6 +214,8 @@ class Verifier:
             if hi is not None:
                 gap += np.clip(values - hi, 0, None)
             total += np.where(np.isnan(values), np.inf, gap / scales.get(name, 1.0))
+        if "hit" in frame:  # inside every window but no hit (the guards): just outside
+            total = np.where((total == 0) & ~frame["hit"].to_numpy(dtype=bool), NOT_A_HIT, total)
         return total
 
     def scales(self, frame: pd.DataFrame) -> dict[str, float]:

@@ -17,8 +17,9 @@ from molvae.cli.main import app
 from molvae.errors import UserError
 from molvae.guide import GuidedProposer, build_guide
 from molvae.heads import fit_outputs, head_features
+from molvae.optimize.guards import drug_like_failure
 from molvae.pool import qed_of
-from molvae.windows import Verifier, Window, parse_window, resolve_windows
+from molvae.windows import NOT_A_HIT, Verifier, Window, parse_window, resolve_windows
 
 
 @pytest.mark.parametrize(
@@ -80,6 +81,29 @@ def test_verifier_uses_computed_values_and_similarity():
     assert v.distance(frame, {"logp": 1.0, "similarity": 1.0})[frame["hit"]].sum() == 0
     with pytest.raises(UserError, match="not a valid SMILES"):
         Verifier([], similar_to="C1CC")
+
+
+def test_with_guards_a_molecule_in_the_window_must_also_be_drug_like():
+    smiles = [
+        "CC(=O)Nc1ccc(O)cc1",  # paracetamol: drug-like
+        "CCCCCCCCCCO",  # a long alkyl chain
+        "CC1=CC=C1C(=O)NC",  # a cyclobutadiene
+        "O=C(OO)c1ccccc1",  # a peracid (peroxide)
+    ]
+    windows = resolve_windows(["logp=-2..6"])
+    plain = Verifier(windows).check(smiles)
+    assert plain["hit"].all()
+    guarded = Verifier(windows, guards=True)
+    frame = guarded.check(smiles)
+    assert frame["hit"].tolist() == [True, False, False, False]
+    assert [drug_like_failure(Chem.MolFromSmiles(s)) for s in smiles[1:]] == [
+        "long alkyl chain",
+        "cyclobutadiene",
+        "peroxide (O-O)",
+    ]
+    # inside the window but no hit: just outside it, so never an anchor inside
+    assert guarded.distance(frame, {"logp": 1.0}).tolist() == [0.0] + [NOT_A_HIT] * 3
+    assert guarded.describe() == "logp=-2..6 (drug-like)"
 
 
 def test_head_guidance_moves_latents_into_the_window(tiny_model):
@@ -192,6 +216,9 @@ def test_cli_where_writes_verified_rows_or_ends_with_a_sentence(tiny_model, tmp_
     written = pd.read_csv(out)
     assert len(written) > 0 and written["logp"].between(1, 3).all()
     assert "hit rate" in result.output
+    result = runner.invoke(app, [*args, "--where", "logp=-5..8", "--guards", "--budget", "400"])
+    assert result.exit_code in (0, 1) and "(drug-like)" in result.output, result.output
+    assert all(drug_like_failure(Chem.MolFromSmiles(s)) is None for s in pd.read_csv(out)["smiles"])
     result = runner.invoke(app, [*args, "--where", "logp>=40", "--budget", "60"])
     assert result.exit_code == 1 and "out of this model's reach" in result.output
     assert pd.read_csv(out).empty  # what was found (nothing) is written

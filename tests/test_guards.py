@@ -5,8 +5,8 @@ import copy
 import pytest
 
 from molvae.config import OptimizeConfig
-from molvae.optimize.constraints import Constraints
-from molvae.optimize.guards import OUTSIDE_DOMAIN, outside_domain
+from molvae.optimize.constraints import Constraints, outside_domain
+from molvae.optimize.guards import OUTSIDE_DOMAIN
 
 #: One molecule per reason, each passing every earlier check.
 REJECTED = {

@@ -61,6 +61,14 @@ def sample(
             "default when a window is on its condition) or guided (by the property head)."
         ),
     ] = None,
+    guards: Annotated[
+        bool,
+        typer.Option(
+            help="With --where / --similar-to: write only molecules that also pass optimize's "
+            "drug-likeness guards (rings of 3-7 atoms, no reactive motifs, MOSES filters, "
+            "SA <= 4.5, QED >= 0.3)."
+        ),
+    ] = default_of(sample_where, "guards"),
 ) -> None:
     """Sample molecules from the prior; prints valid / strict / unique / novel fractions.
 
@@ -84,6 +92,7 @@ def sample(
             prior,
             True,
             method,
+            guards,
         )
         _write(got.frame, output)
         console.print(

@@ -31,9 +31,6 @@ MAX_SA = 4.5
 #: Smallest QED allowed: below 0.3 sit the long greasy chains and reactive oddities that a
 #: property like logP otherwise rewards (issue #11); all 2,000 MOSES molecules in data/ pass.
 MIN_QED = 0.3
-#: Posterior samples of the in-domain check (the anomaly score's ``neg_elbo``): fewer than the
-#: calibration's 8 keeps it cheap per batch; the threshold leaves a 1 % margin anyway.
-DOMAIN_SAMPLES = 4
 #: The motifs the guards reject beyond MOSES's filters, with the reason each is counted under.
 MOTIFS = {
     "peroxide (O-O)": "[#8]-[#8]",
@@ -84,13 +81,14 @@ def guard_failure(mol: Chem.Mol) -> str | None:
     return None if failure is None else FILTER_PREFIX + failure
 
 
-def outside_domain(model, smiles: list[str], threshold: float) -> list[bool]:
-    """Whether each molecule lies outside ``model``'s domain: its ``neg_elbo`` is above
-    ``threshold``, or the model cannot represent it at all (see :mod:`molvae.anomaly`)."""
-    from molvae.anomaly import score
+def drug_like_failure(mol: Chem.Mol) -> str | None:
+    """Why a (parsed) molecule fails the guards that need no model, or ``None``: the
+    structural ones (:func:`guard_failure`), then SA above :data:`MAX_SA` and QED below
+    :data:`MIN_QED` (what ``sample --where --guards`` checks)."""
+    from molvae.data.properties import PROPERTIES
 
-    if not smiles:
-        return []
-    frame, _ = score(model, smiles, n_samples=DOMAIN_SAMPLES, threshold=threshold, seed=0)
-    rows = dict(zip(frame["row"].astype(int), frame["flag"].astype(bool), strict=True))
-    return [rows.get(i + 1, True) for i in range(len(smiles))]  # rows count from 1
+    if (failure := guard_failure(mol)) is not None:
+        return failure
+    if PROPERTIES["sa"](mol) > MAX_SA:
+        return SA_TOO_HIGH
+    return QED_TOO_LOW if PROPERTIES["qed"](mol) < MIN_QED else None
