@@ -168,6 +168,7 @@ class MolVAE(ModelState):
         budget: int | None = None,
         method: str | None = None,
         guards: bool = False,
+        consistent: bool = False,
     ) -> list[str | None] | pd.DataFrame:
         """Sample ``n`` molecules: z from the prior, tokens drawn at ``temperature`` (``0``:
         the most likely token at each step; default 1, or 0 with ``where``/``similar_to``).
@@ -194,8 +195,8 @@ class MolVAE(ModelState):
             budget: Most decodes for conditional sampling (default 100 per molecule).
             method: ``cvae`` (a conditional VAE's decoder is told the windows) or ``guided``
                 (by the property head); default: :func:`molvae.conditional.resolve_method`.
-            guards: Conditionally, keep only molecules that also pass the drug-likeness guards
-                of ``molvae optimize`` (see :func:`molvae.conditional.sample_where`).
+            guards: Conditionally, only molecules passing ``optimize``'s guards (see there).
+            consistent: Unconditionally, only molecules it reconstructs (:mod:`molvae.roundtrip`).
 
         Returns:
             Unconditionally, ``n`` SMILES. Conditionally, a DataFrame of at most ``n`` verified
@@ -207,7 +208,7 @@ class MolVAE(ModelState):
             if method is not None:
                 resolve_method(self, method)  # a wrong method is an error even without windows
             temp = 1.0 if temperature is None else temperature
-            return sample_molecules(self, n, temp, seed, prior, strict, progress).smiles
+            return sample_molecules(self, n, temp, seed, prior, strict, progress, consistent).smiles
         temp = 0.0 if temperature is None else temperature
         args = (where, similar_to, min_similarity, budget, temp, seed, prior, progress, method)
         got = sample_where(self, n, *args, guards=guards)

@@ -107,6 +107,7 @@ def evaluate(
     prior: str = "auto",
     test_scaffolds: str | os.PathLike | None = None,
     strict: bool = True,
+    consistent: bool = False,
 ) -> dict[str, float]:
     """Evaluate a model the MOSES way.
 
@@ -127,6 +128,8 @@ def evaluate(
         strict: Sample strict SELFIES (for a SMILES model, valid SMILES) only (see
             :func:`molvae.sample.sample_molecules`); ``strict`` in the result is the raw
             fraction of decodes that were strict (for a SMILES model, the valid rate).
+        consistent: Sample self-consistent molecules only (``molvae sample --consistent``);
+            ``consistent`` in the result is the fraction of strict decodes that were.
 
     Returns:
         The MOSES keys (see :func:`molvae.metrics.moses_metrics`), plus ``recon_exact``,
@@ -154,9 +157,13 @@ def evaluate(
     else:
         console.print("Novelty against the model's own training set.")
         in_train = model.in_training_set
-    sampled = sample_molecules(model, n, seed=seed, prior=prior, strict=strict, progress=progress)
+    sampled = sample_molecules(
+        model, n, seed=seed, prior=prior, strict=strict, progress=progress, consistent=consistent
+    )
     result = metrics.moses_metrics(sampled.smiles, ref, in_train, fcd, ref_scaffolds=ref_sf)
     result = {"valid": result.pop("valid"), "strict": sampled.strict_rate, **result}
+    if consistent:
+        result["consistent"] = sampled.consistent_rate
     result.update(ring_stats(sampled.smiles))
 
     rng = np.random.default_rng(seed)

@@ -14,6 +14,7 @@ from molvae.data.tokens import Vocab
 from molvae.errors import UserError
 from molvae.model import VAE
 from molvae.progress import progress_bar
+from molvae.roundtrip import self_consistent
 from molvae.state import LatentPrior
 
 if TYPE_CHECKING:
@@ -203,6 +204,18 @@ class Sampled:
     smiles: list[str | None]  # canonical SMILES (``None``: no molecule; only if not strict)
     drawn: int  # latent vectors decoded
     strict: int  # of those, strict decodes (:func:`~molvae.data.chem.is_strict`)
+    consistent: int | None = None  # strict decodes checked and found self-consistent
+    checked: int = 0  # strict decodes checked for self-consistency
+
+    @property
+    def consistent_rate(self) -> float:
+        """The fraction of checked strict decodes that were self-consistent
+        (:func:`self_consistent`; ``nan`` if none were checked)."""
+        return (
+            self.consistent / self.checked
+            if self.consistent is not None and self.checked
+            else float("nan")
+        )
 
     @property
     def strict_rate(self) -> float:
@@ -219,8 +232,10 @@ def sample_molecules(
     prior: str = "auto",
     strict: bool = True,
     progress: bool = False,
+    consistent: bool = False,
 ) -> Sampled:
-    """Sample ``n`` molecules from the prior, keeping only strict decodes when ``strict``.
+    """Sample ``n`` molecules from the prior, keeping only strict decodes when ``strict``
+    (and only self-consistent ones, :func:`self_consistent`, when ``consistent``).
 
     A strict decode is a SELFIES that needed no repair or, for a SMILES model, a SMILES that
     RDKit parses (:func:`~molvae.data.chem.is_strict`). With ``strict``, latent vectors are
@@ -237,19 +252,22 @@ def sample_molecules(
         prior: The latent prior (see :func:`sample_latents`).
         strict: Keep only strict decodes.
         progress: Show a progress bar.
+        consistent: Keep only strict decodes that the model reconstructs: the odd molecules
+            a decoder makes off its data seldom are (implies ``strict``).
     """
+    strict = strict or consistent
     generator = None if seed is None else torch.Generator(vae.device).manual_seed(seed)
     cpu_generator = None if seed is None else torch.Generator().manual_seed(seed)
     conditional = bool(vae.model.condition) and vae.conditions is not None
     tokens = vae.data_config.tokens
     kept: list[str | None] = []
-    drawn = n_strict = 0
+    drawn = n_strict = checked = n_consistent = 0
     budget = MAX_DRAWS_PER_MOLECULE * n
     with progress_bar(n, "Sampling", progress) as bar:
         while len(kept) < n and drawn < budget:
             want = n - len(kept)
-            if strict:  # expect the strict rate seen so far, with 10 % to spare
-                rate = max(n_strict / drawn if drawn else 1.0, 1 / MAX_DRAWS_PER_MOLECULE)
+            if strict:  # expect the keep rate seen so far, with 10 % to spare
+                rate = max(len(kept) / drawn if drawn else 1.0, 1 / MAX_DRAWS_PER_MOLECULE)
                 want = min(int(want / rate * 1.1) + 1, budget - drawn)
             z = sample_latents(vae, want, prior=prior, generator=generator)  # (want, Z)
             cond = draw_conditions(vae, want, (), cpu_generator) if conditional else None
@@ -267,10 +285,15 @@ def sample_molecules(
             flags = [is_strict(t, tokens) for t in texts]
             drawn, n_strict = drawn + want, n_strict + sum(flags)
             chosen = [t for t, ok in zip(texts, flags, strict=True) if ok or not strict]
-            # Convert only what is kept.
-            new = [tokens_to_smiles(t, tokens) for t in chosen[: n - len(kept)]]
+            if consistent:
+                new = [tokens_to_smiles(t, tokens) for t in chosen]
+                ok = self_consistent(vae, new)
+                checked, n_consistent = checked + len(new), n_consistent + sum(ok)
+                new = [smi for smi, good in zip(new, ok, strict=True) if good][: n - len(kept)]
+            else:  # convert only what is kept
+                new = [tokens_to_smiles(t, tokens) for t in chosen[: n - len(kept)]]
             kept.extend(new)
             bar.advance(len(new))
             if not strict:
                 break
-    return Sampled(kept, drawn, n_strict)
+    return Sampled(kept, drawn, n_strict, n_consistent if consistent else None, checked)

@@ -140,6 +140,8 @@ def test_sample_without_a_model_uses_the_bundled_one(tmp_path):
     assert result.exit_code == 0, result.output
     smiles = pd.read_csv(out, keep_default_na=False)["smiles"]
     assert sum(to_mol(s) is not None for s in smiles if s) >= 28
+    result = runner.invoke(app, ["sample", "-n", "10", "--seed", "0", "--consistent"])
+    assert result.exit_code == 0 and "self-consistent" in result.output, result.output
 
 
 def test_latent_space_commands_write_tables_and_images(trained, tmp_path):

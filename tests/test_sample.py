@@ -3,7 +3,7 @@
 import selfies as sf
 import torch
 
-from molvae import sample
+from molvae import roundtrip, sample
 from molvae.data.chem import from_selfies, is_strict_selfies, to_mol, to_selfies, to_smiles
 from molvae.data.tokens import split_smiles
 
@@ -68,3 +68,19 @@ def test_smiles_model_strict_sampling_keeps_valid_molecules_and_counts_the_rest(
     valid = [s for s in raw.smiles if s is not None]
     assert len(valid) == raw.strict < 200  # strict is the valid rate; invalid ones are None
     assert all(to_mol(s) is not None for s in valid)
+
+
+def test_self_consistent_means_the_model_reconstructs_the_molecule(tiny_model, moses_smiles):
+    smiles = moses_smiles[:40] + [None]
+    ok = roundtrip.self_consistent(tiny_model, smiles)
+    back = tiny_model.reconstruct(moses_smiles[:40])
+    assert ok == [a == b for a, b in zip(moses_smiles[:40], back, strict=True)] + [False]
+
+
+def test_consistent_sampling_keeps_only_molecules_the_model_reconstructs(pretrained):
+    got = sample.sample_molecules(pretrained, 20, seed=0, consistent=True)
+    assert len(got.smiles) == 20 and len(set(got.smiles)) > 15
+    assert all(roundtrip.self_consistent(pretrained, got.smiles))
+    assert got.checked >= 20 and 0 < got.consistent_rate < 1  # some decodes were thrown away
+    assert got.consistent_rate == got.consistent / got.checked
+    assert sample.sample_molecules(pretrained, 5, seed=0).consistent is None

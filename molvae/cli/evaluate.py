@@ -39,6 +39,10 @@ def evaluate(
     strict: Annotated[
         bool, typer.Option(help="Sample strict (unrepaired) SELFIES, or valid SMILES, only.")
     ] = default_of(run_evaluation, "strict"),
+    consistent: Annotated[
+        bool,
+        typer.Option(help="Sample only molecules the model reconstructs (sample --consistent)."),
+    ] = default_of(run_evaluation, "consistent"),
     n: Annotated[int, typer.Option("-n", help="Molecules to sample.")] = default_of(
         run_evaluation, "n"
     ),
@@ -57,8 +61,9 @@ def evaluate(
 ) -> None:
     """MOSES metrics as MOSES computes them, strict rate, reconstruction, property accuracy.
 
-    Keys: valid, strict, unique@k, FCD/SNN/Frag/Scaf against Test (and TestSF), IntDiv,
-    IntDiv2, Filters, logP, SA, QED, weight, Novelty, recon_exact, active_units, r2_*.
+    Keys: valid, strict (and consistent), unique@k, FCD/SNN/Frag/Scaf against Test (and
+    TestSF), IntDiv, IntDiv2, Filters, logP, SA, QED, weight, Novelty, recon_exact,
+    active_units, r2_*.
     """
     result = run_evaluation(
         load_model(model),
@@ -72,6 +77,7 @@ def evaluate(
         prior=prior,
         test_scaffolds=test_scaffolds,
         strict=strict,
+        consistent=consistent,
     )
     print_table(result)
     if output is not None:

@@ -61,6 +61,13 @@ def sample(
             "default when a window is on its condition) or guided (by the property head)."
         ),
     ] = None,
+    consistent: Annotated[
+        bool,
+        typer.Option(
+            help="Keep only molecules the model reconstructs (their latent mean decodes back "
+            "to them): closer to the training chemistry, fewer novel (see BENCHMARKS.md)."
+        ),
+    ] = default_of(sample_molecules, "consistent"),
     guards: Annotated[
         bool,
         typer.Option(
@@ -110,21 +117,24 @@ def sample(
         resolve_method(vae, method)  # a wrong method is an error even without --where
     if temperature is None:
         temperature = default_of(sample_molecules, "temperature")
-    sampled = sample_molecules(vae, n, temperature, seed, prior, strict, progress=True)
+    sampled = sample_molecules(vae, n, temperature, seed, prior, strict, True, consistent)
     smiles = sampled.smiles
     _write(pd.DataFrame({"smiles": [s or "" for s in smiles]}), output)
     nov = novelty(smiles, vae.in_training_set) if vae.train_hashes is not None else float("nan")
+    rate = f", self-consistent {sampled.consistent_rate:.3f}" if consistent else ""
     console.print(
         f"{len(smiles)} sampled{f' -> {output}' if output else ''}: "
         f"valid {fraction_valid(smiles):.3f}, strict (raw) {sampled.strict_rate:.3f} "
-        f"of {sampled.drawn} decodes, unique {fraction_unique(smiles):.3f}, "
+        f"of {sampled.drawn} decodes{rate}, unique {fraction_unique(smiles):.3f}, "
         f"novel {nov:.3f} (vs. the training set)"
     )
     if len(smiles) < n:
         keep = "invalid SMILES" if vae.data_config.tokens == "smiles" else "repaired SELFIES"
+        what = "self-consistent" if consistent else "strict"
+        fix = "drop --consistent" if consistent else f"use --no-strict to keep {keep} too"
         console.print(
-            f"Only {len(smiles)} of {n} molecules were strict after {sampled.drawn} decodes; "
-            f"use --no-strict to keep {keep} too, or train the model longer."
+            f"Only {len(smiles)} of {n} molecules were {what} after {sampled.drawn} decodes; "
+            f"{fix}, or train the model longer."
         )
 
 
