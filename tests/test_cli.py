@@ -1,3 +1,4 @@
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from typer.testing import CliRunner
 
 from molvae.cli.main import app
 from molvae.data.chem import to_mol
+from molvae.errors import UserError
 
 runner = CliRunner()
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -140,8 +142,15 @@ def test_sample_without_a_model_uses_the_bundled_one(tmp_path):
     assert result.exit_code == 0, result.output
     smiles = pd.read_csv(out, keep_default_na=False)["smiles"]
     assert sum(to_mol(s) is not None for s in smiles if s) >= 28
-    result = runner.invoke(app, ["sample", "-n", "10", "--seed", "0", "--consistent"])
+    consistent = ["sample", "-n", "10", "--seed", "0", "--consistent"]
+    result = runner.invoke(app, consistent)
     assert result.exit_code == 0 and "self-consistent" in result.output, result.output
+    rate = float(re.search(r"self-consistent ([0-9.]+)", result.output).group(1))
+    wider = runner.invoke(app, [*consistent, "--spread", "2.5"])
+    assert wider.exit_code == 0, wider.output
+    assert float(re.search(r"self-consistent ([0-9.]+)", wider.output).group(1)) < rate
+    bad = runner.invoke(app, [*consistent, "--spread", "0"])
+    assert isinstance(bad.exception, UserError) and "must be positive" in str(bad.exception)
 
 
 def test_latent_space_commands_write_tables_and_images(trained, tmp_path):

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
 
 from molvae.cli.common import ModelArg, default_of, load_model
 from molvae.conditional import resolve_method, sample_where
+from molvae.errors import UserError
 from molvae.progress import console
 from molvae.sample import sample_molecules
+
+if TYPE_CHECKING:
+    from molvae.api import MolVAE
 
 
 def sample(
@@ -61,6 +65,13 @@ def sample(
             "default when a window is on its condition) or guided (by the property head)."
         ),
     ] = None,
+    spread: Annotated[
+        float | None,
+        typer.Option(
+            help="A mixture prior's spread for this run (the model's own by default; above it: "
+            "more novel, less like the training chemistry)."
+        ),
+    ] = None,
     consistent: Annotated[
         bool,
         typer.Option(
@@ -84,6 +95,8 @@ def sample(
     head; every molecule written is checked with RDKit and listed with its computed properties.
     """
     vae = load_model(model)
+    if spread is not None:
+        set_spread(vae, spread)
     if where or similar_to:
         if temperature is None:
             temperature = default_of(sample_where, "temperature")
@@ -147,3 +160,19 @@ def _write(frame: pd.DataFrame, output: Path | None) -> None:
         sys.stdout.write("\n".join(frame["smiles"]) + "\n")
     else:
         frame.to_csv(sys.stdout, index=False)
+
+
+def set_spread(vae: MolVAE, spread: float) -> None:
+    """Use ``spread`` for ``vae``'s mixture prior in this run.
+
+    Raises:
+        UserError: The model has no mixture prior, or the spread is not positive.
+    """
+    if vae.prior is None or vae.prior.kind != "mixture":
+        raise UserError(
+            "--spread needs a model with a mixture prior; export one with "
+            "molvae export MODEL --reference FILE --prior mixture."
+        )
+    if not spread > 0:
+        raise UserError(f"--spread must be positive, not {spread}.")
+    vae.prior.spread = spread
