@@ -26,6 +26,7 @@ Usage::
     python benchmarks/conditional_benchmark.py --n 1000          # the issue's setting
     python benchmarks/conditional_benchmark.py --n 200 --baseline 10000
     python benchmarks/conditional_benchmark.py --n 1000 --cvae runs/cvae/best.pt
+    python benchmarks/conditional_benchmark.py --n 1000 --guards   # drug-like hits, both arms
 
 Prints one JSON object on stdout; progress goes to stderr.
 """
