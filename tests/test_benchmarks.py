@@ -1,6 +1,11 @@
-"""The GuacaMol objectives, checked against values that follow from their definitions."""
+"""The GuacaMol objectives, checked against values that follow from their definitions; and a
+small run of benchmarks/far_latents.py."""
 
+import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -32,3 +37,12 @@ def test_targets_score_themselves_and_invalid_molecules_score_zero():
     assert b.score("osimertinib_mpo")(["not a molecule"]) == [0.0]
     assert math.isnan(b.score("plogp")(["not a molecule"])[0])
     assert set(b.objectives()) >= {"qed", "plogp", "zaleplon_mpo", "median_molecules_2"}
+
+
+def test_far_latents_script_prints_one_row_per_scale():
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "far_latents.py"
+    args = [sys.executable, str(script), "--n", "20", "--scales", "1", "3"]
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    rows = json.loads(out)["rows"]
+    assert [r["scale"] for r in rows] == [1.0, 3.0]
+    assert all(0 < r["scored"] <= 20 and r["plogp_max"] >= r["plogp_median"] for r in rows)
