@@ -94,9 +94,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def unconditional(vae: MolVAE, n: int, temperature: float, seed: int) -> dict[str, Any]:
+def unconditional(
+    vae: MolVAE, n: int, temperature: float, seed: int, guards: bool = False
+) -> dict[str, Any]:
     """Distinct strict molecules of ``n`` prior decodes, with their logp, qed and tpsa (a
-    CVAE's conditions drawn from its training values)."""
+    CVAE's conditions drawn from its training values), and with ``guards`` whether each passes
+    the drug-likeness guards."""
     gen = torch.Generator(vae.device).manual_seed(seed)
     z = sample_latents(vae, n, generator=gen)
     cond = None
@@ -109,8 +112,10 @@ def unconditional(vae: MolVAE, n: int, temperature: float, seed: int) -> dict[st
     smiles = list(dict.fromkeys(tokens_to_smiles(t, tokens) for t in texts if is_strict(t, tokens)))
     smiles = [s for s in smiles if s]
     props = np.array([compute_properties(s, ["logp", "qed", "tpsa"]) for s in smiles])
-    drug_like = np.array([drug_like_failure(to_mol(s)) is None for s in smiles], dtype=bool)
-    return {"smiles": smiles, "props": props, "decoded": n, "drug_like": drug_like}
+    base = {"smiles": smiles, "props": props, "decoded": n}
+    if guards:
+        base["drug_like"] = np.array([drug_like_failure(to_mol(s)) is None for s in smiles])
+    return base
 
 
 def in_window(base: dict[str, Any], specs: list[str], guards: bool) -> np.ndarray:
@@ -172,7 +177,7 @@ def window_row(
 def baseline(vae: MolVAE, args: argparse.Namespace, name: str) -> dict[float, Any]:
     """Unconditional decodes of ``vae`` at temperature 1 and 0."""
     _common.log(f"{name} unconditional: {args.baseline} decodes at temperature 1 and at 0")
-    return {t: unconditional(vae, args.baseline, t, args.seed + 1) for t in (1.0, 0.0)}
+    return {t: unconditional(vae, args.baseline, t, args.seed + 1, args.guards) for t in (1.0, 0.0)}
 
 
 def main(argv: list[str] | None = None) -> None:

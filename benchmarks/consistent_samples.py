@@ -42,7 +42,7 @@ def main() -> None:
     _common.set_threads(args.threads)
     vae = MolVAE.pretrained(device="cpu")
     if args.spread is not None:
-        vae.prior.spread = args.spread
+        vae.prior.respread(args.spread)
     cfg = dataclasses.replace(
         vae.data_config, smiles_col=None, properties=[], cache_dir=args.cache, max_molecules=None
     )

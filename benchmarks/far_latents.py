@@ -36,8 +36,8 @@ def scaled_decodes(vae: MolVAE, n: int, scale: float, seed: int) -> dict:
     texts = decode_texts(vae.model, vae.vocab, tokens, z, vae.max_len, True, 0.0, gen)
     smiles = [tokens_to_smiles(t, tokens) for t in texts]
     mols = [(s, to_mol(s)) for s in smiles if s]
-    kept = [s for s, m in mols if m is not None and m.GetNumHeavyAtoms() <= MAX_HEAVY_ATOMS]
-    plogp = np.array([compute_properties(s, ["plogp"])[0] for s in kept], dtype=float)
+    kept = [(s, m) for s, m in mols if m is not None and m.GetNumHeavyAtoms() <= MAX_HEAVY_ATOMS]
+    plogp = np.array([compute_properties(m, ["plogp"])[0] for _, m in kept], dtype=float)
     best = int(np.nanargmax(plogp))
     return {
         "scale": scale,
@@ -46,7 +46,7 @@ def scaled_decodes(vae: MolVAE, n: int, scale: float, seed: int) -> dict:
         "plogp_max": round(float(plogp[best]), 3),
         "plogp_q99": round(float(np.nanquantile(plogp, 0.99)), 3),
         "plogp_median": round(float(np.nanmedian(plogp)), 3),
-        "best_smiles": kept[best],
+        "best_smiles": kept[best][0],
     }
 
 

@@ -281,7 +281,9 @@ class GuidedProposer:
         (:data:`molvae.pool.ANCHOR_QED_QUANTILE`), or every one while climbing."""
         self.guide.calibrate(z, frame[self.guide.names].to_numpy(dtype=float))
         self.scales = self.scales or self.verifier.scales(frame)
-        useful = frame if self.pool.climbing else frame[frame["hit"]]
-        useful = useful if self.pool.climbing else useful[qed_of(useful) >= self.qed_floor]
+        useful = frame
+        if not self.pool.climbing:
+            hits = frame[frame["hit"]]
+            useful = hits[qed_of(hits) >= self.qed_floor]
         distances = self.verifier.distance(useful, self.scales)
         self.pool.add(self.vae, list(useful["smiles"]), distances, self.found_spread)

@@ -15,7 +15,7 @@ from molvae.errors import UserError
 from molvae.model import VAE
 from molvae.progress import progress_bar
 from molvae.roundtrip import self_consistent
-from molvae.state import LatentPrior
+from molvae.state import LatentPrior, check_spread
 
 if TYPE_CHECKING:
     from molvae.api import MolVAE
@@ -81,8 +81,7 @@ def fit_prior(vae: MolVAE, data: Any, kind: str = "gaussian", spread: float = 1.
     """
     if kind not in PRIOR_KINDS:
         raise UserError(f"Unknown prior kind '{kind}'; choose {' or '.join(PRIOR_KINDS)}.")
-    if not spread > 0:
-        raise UserError(f"The prior's spread must be positive, got {spread}.")
+    check_spread(spread)
     ds, _ = vae.prepare(data)
     if len(ds) < 2 * vae.latent_dim:
         raise UserError(

@@ -19,9 +19,16 @@ from molvae.config import DataConfig, ModelConfig, TrainConfig, from_dict, to_di
 from molvae.data.dataset import Standardiser
 from molvae.data.properties import PROPERTIES, compute_properties
 from molvae.data.tokens import Vocab
+from molvae.errors import UserError
 from molvae.model import VAE, build_vae
 from molvae.train.distributed import pick_device
 from molvae.version import library_versions
+
+
+def check_spread(spread: float) -> None:
+    """Raises ``UserError`` unless a mixture prior's ``spread`` is positive."""
+    if not spread > 0:
+        raise UserError(f"The prior's spread must be positive, got {spread}.")
 
 
 @dataclass
@@ -48,6 +55,20 @@ class LatentPrior:
     components: torch.Tensor | None = None
     component_scales: torch.Tensor | None = None
     spread: float = 1.0
+
+    def respread(self, spread: float) -> None:
+        """Sample a mixture with ``spread`` from now on.
+
+        Raises:
+            UserError: This prior is no mixture, or ``spread`` is not positive.
+        """
+        if self.components is None:
+            raise UserError(
+                "This model's prior is no mixture, so it has no spread; export one with "
+                "molvae export MODEL --reference FILE --prior mixture."
+            )
+        check_spread(spread)
+        self.spread = spread
 
     @property
     def kind(self) -> str:

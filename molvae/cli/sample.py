@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import pandas as pd
 import typer
@@ -14,9 +14,6 @@ from molvae.conditional import resolve_method, sample_where
 from molvae.errors import UserError
 from molvae.progress import console
 from molvae.sample import sample_molecules
-
-if TYPE_CHECKING:
-    from molvae.api import MolVAE
 
 
 def sample(
@@ -96,7 +93,11 @@ def sample(
     """
     vae = load_model(model)
     if spread is not None:
-        set_spread(vae, spread)
+        if vae.prior is None:
+            raise UserError(
+                "--spread needs a model with a fitted prior; export one with --prior mixture."
+            )
+        vae.prior.respread(spread)
     if where or similar_to:
         if temperature is None:
             temperature = default_of(sample_where, "temperature")
@@ -160,19 +161,3 @@ def _write(frame: pd.DataFrame, output: Path | None) -> None:
         sys.stdout.write("\n".join(frame["smiles"]) + "\n")
     else:
         frame.to_csv(sys.stdout, index=False)
-
-
-def set_spread(vae: MolVAE, spread: float) -> None:
-    """Use ``spread`` for ``vae``'s mixture prior in this run.
-
-    Raises:
-        UserError: The model has no mixture prior, or the spread is not positive.
-    """
-    if vae.prior is None or vae.prior.kind != "mixture":
-        raise UserError(
-            "--spread needs a model with a mixture prior; export one with "
-            "molvae export MODEL --reference FILE --prior mixture."
-        )
-    if not spread > 0:
-        raise UserError(f"--spread must be positive, not {spread}.")
-    vae.prior.spread = spread

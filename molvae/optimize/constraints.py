@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from molvae.config import OptimizeConfig
 from molvae.data.chem import fingerprint, to_mol
-from molvae.data.properties import PROPERTIES, pains_catalog
+from molvae.data.properties import pains_catalog
 from molvae.errors import UserError
 from molvae.optimize.guards import (
     MAX_SA,
     MIN_QED,
     OUTSIDE_DOMAIN,
-    QED_TOO_LOW,
-    SA_TOO_HIGH,
     guard_failure,
+    property_failure,
 )
 
 #: Posterior samples of the in-domain check (the anomaly score's ``neg_elbo``): fewer than the
@@ -57,10 +56,8 @@ class Constraints:
             return "too many heavy atoms"
         if cfg.guards and (failure := guard_failure(mol)) is not None:
             return failure
-        if self.max_sa is not None and PROPERTIES["sa"](mol) > self.max_sa:
-            return SA_TOO_HIGH
-        if self.min_qed is not None and PROPERTIES["qed"](mol) < self.min_qed:
-            return QED_TOO_LOW
+        if (failure := property_failure(mol, self.max_sa, self.min_qed)) is not None:
+            return failure
         if self.ref_fp is not None:
             sim = DataStructs.TanimotoSimilarity(self.ref_fp, fingerprint(mol))
             if sim < cfg.min_similarity:

@@ -81,14 +81,20 @@ def guard_failure(mol: Chem.Mol) -> str | None:
     return None if failure is None else FILTER_PREFIX + failure
 
 
+def property_failure(mol: Chem.Mol, max_sa: float | None, min_qed: float | None) -> str | None:
+    """Why a (parsed) molecule fails an SA ceiling or a QED floor (``None``: not checked), or
+    ``None`` if it passes."""
+    from molvae.data.properties import PROPERTIES
+
+    if max_sa is not None and PROPERTIES["sa"](mol) > max_sa:
+        return SA_TOO_HIGH
+    if min_qed is not None and PROPERTIES["qed"](mol) < min_qed:
+        return QED_TOO_LOW
+    return None
+
+
 def drug_like_failure(mol: Chem.Mol) -> str | None:
     """Why a (parsed) molecule fails the guards that need no model, or ``None``: the
     structural ones (:func:`guard_failure`), then SA above :data:`MAX_SA` and QED below
     :data:`MIN_QED` (what ``sample --where --guards`` checks)."""
-    from molvae.data.properties import PROPERTIES
-
-    if (failure := guard_failure(mol)) is not None:
-        return failure
-    if PROPERTIES["sa"](mol) > MAX_SA:
-        return SA_TOO_HIGH
-    return QED_TOO_LOW if PROPERTIES["qed"](mol) < MIN_QED else None
+    return guard_failure(mol) or property_failure(mol, MAX_SA, MIN_QED)
