@@ -144,6 +144,8 @@ class TrainConfig:
         num_threads: CPU threads for PyTorch; ``0`` keeps PyTorch's default.
         amp: bf16 mixed precision on CUDA (ignored on CPU).
         compile: Wrap the model in ``torch.compile`` (helps on GPUs; slow to start on CPU).
+        max_minutes: Wall-clock budget of the training loop (0: none); the schedules span the
+            steps that fit, at most ``epochs`` (:mod:`molvae.train.budget`).
     """
 
     epochs: int = 10
@@ -168,15 +170,14 @@ class TrainConfig:
     num_threads: int = 0
     amp: bool = True
     compile: bool = False
+    max_minutes: float = 0.0
 
     def __post_init__(self) -> None:
         _require(self.epochs >= 1, "epochs must be at least 1")
-        _require(self.batch_size >= 1, "batch_size must be at least 1")
-        _require(self.bucket_size >= 1, "bucket_size must be at least 1")
-        _require(
-            self.kl_schedule in KL_SCHEDULES,
-            f"kl_schedule must be one of {', '.join(KL_SCHEDULES)}",
-        )
+        _require(self.max_minutes >= 0, "max_minutes must not be negative (0: no time limit)")
+        _require(self.batch_size >= 1 and self.bucket_size >= 1, "batch sizes must be >= 1")
+        kinds = ", ".join(KL_SCHEDULES)
+        _require(self.kl_schedule in KL_SCHEDULES, f"kl_schedule must be one of {kinds}")
         _require(0.0 <= self.word_dropout < 1.0, "word_dropout must be in [0, 1)")
         _require(0.0 <= self.sched_sampling <= 1.0, "sched_sampling must be in [0, 1]")
         _require(self.lr > 0 and self.beta >= 0, "lr must be positive and beta not negative")
@@ -234,8 +235,7 @@ class OptimizeConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _require(self.budget >= 1, "budget must be at least 1")
-        _require(self.batch_size >= 1, "batch_size must be at least 1")
+        _require(self.budget >= 1 and self.batch_size >= 1, "budget and batch size must be >= 1")
         _require(self.n_init >= 2, "n_init must be at least 2")
         _require(self.method in METHODS, f"method must be one of {', '.join(METHODS)}")
         ok = self.retrain_every >= 0 and self.edits >= 0

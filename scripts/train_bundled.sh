@@ -5,8 +5,10 @@
 #     scripts/train_bundled.sh [OUT]            # default OUT: runs/bundled_gpu
 #
 # Sized for one H100: the `moses` preset (3 x 512 decoder, 128-d latent, grammar-aware
-# SELFIES decoding) on the 1.58 M MOSES training molecules should take about 10 minutes.
-# A second call with the same OUT resumes from OUT/last.pt. Timings (per phase, and the
+# SELFIES decoding) on the 1.58 M MOSES training molecules. The training loop has a time
+# budget (MOLVAE_MAX_MINUTES, 8 by default): it times its steps and fits its schedules to the
+# steps that fit, so the whole command takes about 10 minutes on a GPU, evaluation aside.
+# A second call with the same OUT resumes from OUT/last.pt (a finished run is not extended). Timings (per phase, and the
 # trainer's own per-epoch rate in OUT/train.log) go to OUT/timings.json.
 #
 # Settings (environment variables; the defaults are the real run):
@@ -14,6 +16,7 @@
 #   MOLVAE_TEST           evaluation table        (test.csv.gz beside MOLVAE_DATA)
 #   MOLVAE_PRESET         preset name or .toml    (moses)
 #   MOLVAE_EPOCHS         override the epochs     (the preset's)
+#   MOLVAE_MAX_MINUTES    training time budget    (8; 0: train every epoch, however long)
 #   MOLVAE_MAX_MOLECULES  random sample of rows   (all)
 #   MOLVAE_DEVICE         cuda, cpu or auto       (cuda)
 #   MOLVAE_EVAL_N         molecules sampled       (30000, as issue #9's acceptance)
@@ -22,6 +25,10 @@
 #                         recipe study in BENCHMARKS.md: it halves FCD on the same weights)
 #   MOLVAE_SPREAD         mixture prior: scale of each reference posterior (1.5, as the
 #                         shipped v2 model; larger: more novel, higher FCD)
+#   MOLVAE_EVALUATE       1: export and evaluate after training; 0: stop after training
+#                         (to evaluate on another machine: run again there with 1)
+#   MOLVAE_CACHE          where tokenised data is cached (~/.cache/molvae); a cache built
+#                         elsewhere from the same table and options is reused
 #
 # train_s in timings.json includes cleaning and tokenising the data; the trainer prints the
 # pure training rate (molecules/s) in OUT/train.log.
@@ -37,6 +44,8 @@ DATA=${MOLVAE_DATA:-../shared/data/moses/train.csv.gz}
 TEST=${MOLVAE_TEST:-$(dirname "$DATA")/test.csv.gz}
 PRESET=${MOLVAE_PRESET:-moses}
 DEVICE=${MOLVAE_DEVICE:-cuda}
+MAX_MINUTES=${MOLVAE_MAX_MINUTES:-8}
+EVALUATE=${MOLVAE_EVALUATE:-1}
 EVAL_N=${MOLVAE_EVAL_N:-30000}
 N_REFERENCE=${MOLVAE_N_REFERENCE:-10000}
 PRIOR=${MOLVAE_PRIOR:-mixture}
@@ -48,7 +57,8 @@ if [[ "$DEVICE" == cuda ]] && ! "$PY" -c "import torch, sys; sys.exit(not torch.
     exit 1
 fi
 mkdir -p "$OUT"
-args=(--preset "$PRESET" --properties logp,qed,sa,plogp --device "$DEVICE" --out "$OUT" --seed 0)
+args=(--preset "$PRESET" --properties logp,qed,sa,plogp --device "$DEVICE" --out "$OUT" --seed 0
+      --max-minutes "$MAX_MINUTES")
 [[ -n "${MOLVAE_EPOCHS:-}" ]] && args+=(--epochs "$MOLVAE_EPOCHS")
 [[ -n "${MOLVAE_MAX_MOLECULES:-}" ]] && args+=(--max-molecules "$MOLVAE_MAX_MOLECULES")
 [[ -f "$OUT/last.pt" ]] && args+=(--resume)
@@ -56,6 +66,39 @@ args=(--preset "$PRESET" --properties logp,qed,sa,plogp --device "$DEVICE" --out
 t0=$SECONDS
 "$PY" -m molvae train "$DATA" "${args[@]}" 2>&1 | tee -a "$OUT/train.log"
 t_train=$((SECONDS - t0))
+
+write_timings() {  # OUT/timings.json: wall times of the phases and the training rate
+"$PY" - "$OUT" "$DEVICE" "$@" <<'EOF'
+import json
+import sys
+
+import pandas as pd
+import torch
+
+out, device, t_train, t_eval = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+metrics = pd.read_csv(f"{out}/metrics.csv")
+state = torch.load(f"{out}/best.pt", map_location="cpu", weights_only=True)
+n_train = len(state["train_hashes"])
+rate = metrics["molecules"].sum() / metrics["train_s"].sum()  # the loop's own, over the run
+timings = {
+    "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
+    "train_command_s": t_train,  # data loading and set-up included
+    "export_and_evaluate_s": int(t_eval[0]) if t_eval else None,
+    "training_molecules": n_train,
+    "epochs": round(float(metrics["molecules"].sum()) / n_train, 3),
+    "molecules_per_s": round(float(rate), 1),
+    "s_per_epoch": round(n_train / rate, 1),
+}
+with open(f"{out}/timings.json", "w") as f:
+    json.dump(timings, f, indent=2)
+print(json.dumps(timings))
+EOF
+}
+
+if [[ "$EVALUATE" == 0 ]]; then
+    write_timings "$t_train"
+    exit 0
+fi
 
 # A held-out reference (training-table molecules the model did not see) for the prior.
 "$PY" - "$OUT" "$DATA" "$N_REFERENCE" <<'EOF'
@@ -75,25 +118,4 @@ t1=$SECONDS
     --reference "$OUT/reference.csv" --prior "$PRIOR" --spread "$SPREAD"
 "$PY" -m molvae evaluate "$OUT/molvae_moses.pt" --test "$TEST" -n "$EVAL_N" \
     -o "$OUT/evaluate.json"
-t_eval=$((SECONDS - t1))
-
-"$PY" - "$OUT" "$t_train" "$t_eval" "$DEVICE" <<'EOF'
-import json
-import sys
-
-import pandas as pd
-import torch
-
-out, t_train, t_eval, device = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-metrics = pd.read_csv(f"{out}/metrics.csv")
-timings = {
-    "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
-    "train_s": t_train,
-    "export_and_evaluate_s": t_eval,
-    "epochs": int(metrics["epoch"].max()),
-    "train_s_per_epoch": t_train / max(int(metrics["epoch"].max()), 1),
-}
-with open(f"{out}/timings.json", "w") as f:
-    json.dump(timings, f, indent=2)
-print(json.dumps(timings))
-EOF
+write_timings "$t_train" $((SECONDS - t1))

@@ -1,3 +1,5 @@
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,6 +9,8 @@ from molvae.config import DataConfig, load_preset, replace
 from molvae.data.dataset import Standardiser, epoch_batches
 from molvae.data.load import load_dataset
 from molvae.errors import UserError
+from molvae.train.budget import PROBE_STEPS, WARMUP_STEPS, TimeBudget
+from molvae.train.schedules import learning_rate
 from molvae.train.trainer import Trainer
 
 
@@ -78,7 +82,11 @@ def test_resumed_run_matches_uninterrupted_run(moses_smiles, tmp_path):
     second.fit()
     a, b = full.model.state_dict(), second.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert full.history == second.history
+    timing = ("train_s", "molecules")  # this process's share of the epoch, and its speed
+    untimed = [{k: v for k, v in h.items() if k not in timing} for h in full.history]
+    assert untimed == [{k: v for k, v in h.items() if k not in timing} for h in second.history]
+    assert [h["molecules"] for h in full.history] == [96] * 3
+    assert [h["molecules"] for h in second.history] == [96, 64, 96]  # resumed after a batch
     assert len(pd.read_csv(tmp_path / "cut" / "metrics.csv")) == 3
 
 
@@ -159,3 +167,48 @@ def test_validation_decodes_a_smiles_model_as_smiles(tiny_smiles_model, monkeypa
         assert as_smiles["exact_match"] == as_smiles["token_match"] == 1.0
         as_selfies = validate(vae.model, one, std, 8, "cpu", vocab=vae.vocab, tokens="selfies")
         assert as_selfies["exact_match"] == 0.0 and as_selfies["token_match"] == 1.0
+
+
+def test_time_budget_fits_steps_and_validations_into_the_time_left():
+    now = [0.0]
+    budget = TimeBudget(1.0, clock=lambda: now[0])  # 60 s
+    for i in range(WARMUP_STEPS + PROBE_STEPS):
+        assert budget.steps_left(0, 10, 1) is None  # not measured yet
+        now[0] += 0.1 if i < WARMUP_STEPS else 1.0  # the probe's steps take 1 s each
+        measured = budget.tick()
+        assert measured == (i == WARMUP_STEPS + PROBE_STEPS - 1)
+    assert budget.step_s == pytest.approx(1.0)
+    budget.validation_s = 2.0
+    left = 60.0 - now[0]
+    steps = budget.steps_left(batch_pos=5, n_batches=10, val_batches=1)
+    validations = -(-(5 + steps) // 10)  # epoch ends within the steps, the last one included
+    assert steps + validations * 2.0 <= left < (steps + 1) + validations * 2.0 + 2.0
+    now[0] = 61.0
+    assert budget.expired() and budget.steps_left(0, 10, 1) == 0
+
+
+def test_max_minutes_ends_the_run_in_time_with_its_schedules_complete(
+    moses_smiles, tmp_path, monkeypatch
+):
+    ds = _dataset(moses_smiles[:96], tmp_path)  # 3 batches per epoch
+    model_cfg, train_cfg = _short_cfg()
+    train_cfg = replace(train_cfg, epochs=20, max_minutes=0.5)
+    t = Trainer(ds, ds.subset([]), model_cfg, train_cfg, tmp_path / "run", progress=False)
+    # Each step "takes" one second of a fake clock; validations take none.
+    trainer_module = sys.modules[Trainer.__module__]
+    monkeypatch.setattr(
+        trainer_module, "TimeBudget", lambda m: TimeBudget(m, clock=lambda: float(t.step))
+    )
+    assert t.total_steps == 60
+    t.fit()
+    assert t.step == t.total_steps == 30  # the 30 s fit 30 steps, not the 60 of 20 epochs
+    assert t.annealer.total == 30  # the KL, learning-rate and Gumbel schedules span them
+    assert learning_rate(train_cfg, t.step - 1, t.total_steps) == pytest.approx(
+        train_cfg.lr * train_cfg.lr_final_fraction, rel=0.05
+    )
+    assert len(pd.read_csv(tmp_path / "run" / "metrics.csv")) == 10
+
+    again = Trainer(ds, ds.subset([]), model_cfg, train_cfg, tmp_path / "run", progress=False)
+    assert again.resume() and again.total_steps == 30  # resuming keeps the planned length
+    forced = Trainer(ds, ds.subset([]), model_cfg, train_cfg, tmp_path / "run", progress=False)
+    assert forced.resume(force=True) and forced.total_steps == 60  # --force plans anew

@@ -33,6 +33,13 @@ def train(
     ] = None,
     smiles_col: Annotated[str | None, typer.Option(help="The SMILES column.")] = None,
     epochs: Annotated[int | None, typer.Option(help="Override the preset's epochs.")] = None,
+    max_minutes: Annotated[
+        float | None,
+        typer.Option(
+            help="End training within this many minutes (data loading not counted); the "
+            "learning-rate and KL schedules span the steps that fit."
+        ),
+    ] = None,
     batch_size: Annotated[int | None, typer.Option(help="Override the batch size.")] = None,
     beta: Annotated[float | None, typer.Option(help="Final KL weight.")] = None,
     max_molecules: Annotated[
@@ -75,7 +82,13 @@ def train(
         cache_dir=str(cache_dir) if cache_dir else None,
     )
     train_cfg = replace(
-        p.train, epochs=epochs, batch_size=batch_size, beta=beta, seed=seed, device=device
+        p.train,
+        epochs=epochs,
+        batch_size=batch_size,
+        beta=beta,
+        seed=seed,
+        device=device,
+        max_minutes=max_minutes,
     )
     model_cfg = replace(p.model, condition=tuple(dict.fromkeys(split_list(condition))) or None)
     model = train_model(

@@ -40,14 +40,17 @@ _ZINC_SA = (-3.0525811293166134, 0.8335207024513095)
 _ZINC_CYCLE = (-0.0485696876403053, 0.2860212110245455)
 
 
-def penalized_logp(mol: Chem.Mol) -> float:
+def penalized_logp(mol: Chem.Mol, logp: float | None = None, sa: float | None = None) -> float:
     """Penalised logP, each term standardised with ZINC250k statistics (JT-VAE's definition).
 
     ``(logP - m1)/s1 + (-SA - m2)/s2 + (-cycle - m3)/s3``, where cycle is the size of the
-    largest ring beyond six atoms.
+    largest ring beyond six atoms. ``logp`` and ``sa``, when given, are the molecule's own
+    (already computed) Crippen logP and SA score, which spares computing them again.
     """
-    logp = (Crippen.MolLogP(mol) - _ZINC_LOGP[0]) / _ZINC_LOGP[1]
-    sa = (-sa_score(mol) - _ZINC_SA[0]) / _ZINC_SA[1]
+    logp = Crippen.MolLogP(mol) if logp is None else logp
+    sa = sa_score(mol) if sa is None else sa
+    logp = (logp - _ZINC_LOGP[0]) / _ZINC_LOGP[1]
+    sa = (-sa - _ZINC_SA[0]) / _ZINC_SA[1]
     cycle = (-_largest_ring_penalty(mol) - _ZINC_CYCLE[0]) / _ZINC_CYCLE[1]
     return float(logp + sa + cycle)
 
@@ -70,14 +73,25 @@ def compute_properties(mol: MolLike | None, names: Sequence[str]) -> list[float]
         One float per name; ``nan`` where the molecule cannot be parsed or RDKit fails.
     """
     m = to_mol(mol)
+    known: dict[str, float] = {}  # penalised logP reuses logP and SA when they are asked for too
     out = []
     for name in names:
         try:
-            value = PROPERTIES[name](m) if m is not None else math.nan
+            if m is None:
+                value = math.nan
+            elif name == "plogp":
+                value = penalized_logp(m, _finite(known.get("logp")), _finite(known.get("sa")))
+            else:
+                value = PROPERTIES[name](m)
         except Exception:
             value = math.nan
+        known[name] = value
         out.append(value)
     return out
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
 
 
 _pains = None

@@ -23,6 +23,7 @@ from molvae.model import build_vae
 from molvae.progress import console, progress_bar
 from molvae.state import ConditionSample, ModelState
 from molvae.train import checkpoint, distributed
+from molvae.train.budget import TimeBudget
 from molvae.train.schedules import KLAnnealer, learning_rate
 from molvae.train.step import train_step
 from molvae.train.validation import summary, validate, write_history
@@ -91,8 +92,8 @@ class Trainer:
         self.amp = train_cfg.amp and self.device.type == "cuda"
         self.opt = torch.optim.Adam(self.model.parameters(), lr=train_cfg.lr)
         self.n_batches = len(self._epoch_batches(0))
-        self.total_steps = self.n_batches * train_cfg.epochs
-        self.annealer = KLAnnealer.from_config(train_cfg, self.total_steps)
+        self._set_total(self.n_batches * train_cfg.epochs)
+        self.budget: TimeBudget | None = None  # set by fit() under --max-minutes
         self.step = self.epoch = self.batch_pos = 0
         self.best_val = math.inf
         self.history: list[dict[str, Any]] = []
@@ -125,7 +126,11 @@ class Trainer:
         if self.dist.is_main:
             state = None
             if with_train_state:  # what resuming needs beyond the model
-                position = {"epoch": self.epoch, "batch_pos": self.batch_pos}
+                position = {
+                    "epoch": self.epoch,
+                    "batch_pos": self.batch_pos,
+                    "total_steps": self.total_steps,  # the planned length of a timed run
+                }
                 state = checkpoint.capture(
                     self.opt, self.device, step=self.step, best_val=self.best_val, **position
                 )
@@ -158,6 +163,8 @@ class Trainer:
         ts = checkpoint.restore(path, self.model_state(), self.opt, self.device, force=force)
         self.step, self.epoch, self.batch_pos = ts["step"], ts["epoch"], ts["batch_pos"]
         self.best_val = ts["best_val"]
+        if not force and ts.get("total_steps"):  # keep a timed run's schedule; force: re-plan
+            self._set_total(min(int(ts["total_steps"]), self.n_batches * self.cfg.epochs))
         self.history = ts["history"]
         return True
 
@@ -172,10 +179,12 @@ class Trainer:
         """
         self.out.mkdir(parents=True, exist_ok=True)
         self.model.train()
+        if self.cfg.max_minutes:
+            self.budget = TimeBudget(self.cfg.max_minutes)
         try:
             with progress_bar(self.total_steps, "Training", self.progress) as bar:
                 bar.advance(self.step)
-                while self.epoch < self.cfg.epochs:
+                while self._more_to_do():
                     self._run_epoch(bar, on_step)
         except KeyboardInterrupt:
             self.save_last()
@@ -186,7 +195,30 @@ class Trainer:
             ) from None
         if not distributed.agree((self.out / "best.pt").exists()):
             self._save("best.pt", with_train_state=False)
+        if self.budget is not None and self.progress:
+            console.print(
+                f"Time budget: {self.step} steps ({self.step / self.n_batches:.2f} epochs) in "
+                f"{self.budget.elapsed() / 60:.1f} of {self.cfg.max_minutes:g} minutes."
+            )
         return self.out / "best.pt"
+
+    def _set_total(self, total_steps: int) -> None:
+        """Run ``total_steps`` steps in all; the schedules stretch or shrink to that length."""
+        self.total_steps = max(int(total_steps), 1)
+        self.annealer = KLAnnealer.from_config(self.cfg, self.total_steps)
+
+    def _more_to_do(self) -> bool:
+        if self.budget is not None and distributed.agree(self.budget.expired()):
+            return False
+        return self.epoch < self.cfg.epochs and self.step < self.total_steps
+
+    def _replan(self) -> None:
+        """Fit the run's length to the time left (steps and validations as timed so far)."""
+        val_batches = math.ceil(len(self.val_ds) / max(self.cfg.batch_size, MIN_VAL_BATCH))
+        left = self.budget.steps_left(self.batch_pos, self.n_batches, val_batches)
+        left = distributed.agree(left)  # rank 0's plan, so every rank stops together
+        if left is not None:
+            self._set_total(min(self.step + left, self.n_batches * self.cfg.epochs))
 
     def _run_epoch(self, bar, on_step) -> None:
         cfg = self.cfg
@@ -210,7 +242,11 @@ class Trainer:
                 self.save_last()
             if on_step is not None:
                 on_step(self)
-        self._end_epoch()
+            if self.budget is not None and self.budget.tick():
+                self._replan()
+            if not self._more_to_do():  # the planned end or the budget falls mid-epoch
+                break
+        self._end_epoch(train_s=time.perf_counter() - t0, molecules=seen)
 
     def _train_step(self, idx: np.ndarray) -> dict[str, float]:
         """The step on the molecules at ``idx``, with this step's learning rate and β."""
@@ -226,8 +262,12 @@ class Trainer:
             amp=self.amp,
         )
 
-    def _end_epoch(self) -> None:
+    def _end_epoch(self, train_s: float, molecules: int) -> None:
+        """Validate, log and save; ``train_s`` and ``molecules``: the seconds and molecules of
+        this epoch's steps in this process (the training rate, logged beside the metrics)."""
         # Every rank validates (the weights are identical) so all agree on best.pt.
+        timing = {"train_s": round(train_s, 3), "molecules": molecules}
+        t0 = self.budget.clock() if self.budget is not None else 0.0
         metrics = validate(
             self.model,
             self.val_ds,
@@ -237,13 +277,16 @@ class Trainer:
             seed=self.cfg.seed,
             tokens=self.data_cfg.tokens,
         )
-        metrics = {"epoch": self.epoch + 1, "step": self.step, **metrics}
+        metrics = {"epoch": self.epoch + 1, "step": self.step, **metrics, **timing}
         self.history.append(metrics)
         if self.dist.is_main:
             write_history(self.out / "metrics.csv", self.history)
         score = metrics["recon_loss"] + self.cfg.beta * metrics["kl_loss"]
         self.epoch += 1
         self.batch_pos = 0
+        if self.budget is not None:
+            self.budget.validation_s = self.budget.clock() - t0
+            self._replan()
         if distributed.agree(score < self.best_val):  # rank 0 decides for all
             self.best_val = score
             self._save("best.pt", with_train_state=False)
