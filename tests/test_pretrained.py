@@ -61,3 +61,13 @@ def test_bundled_model_tells_moses_molecules_from_out_of_domain_ones():
     s = np.nan_to_num(np.r_[inside["neg_elbo"], outside["neg_elbo"]], posinf=1e12)
     assert roc_auc_score(y, s) >= 0.9
     assert inside["flag"].mean() < 0.05  # the 99th-percentile threshold holds on new molecules
+
+
+def test_grammar_model_draws_no_spare_latents():
+    """The bundled decoder writes only strict SELFIES, so n molecules take n decodes."""
+    from molvae.sample import sample_molecules
+
+    model = MolVAE.pretrained(device="cpu")
+    got = sample_molecules(model, 30, seed=0, strict=True)
+    assert model.model.grammar is not None
+    assert got.drawn == got.strict == len(got.smiles) == 30
