@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from molvae import anomaly, cvae, heads, latent, tabular
+from molvae import anomaly, cvae, hashes, heads, latent, tabular
 from molvae.conditional import MIN_SIMILARITY, resolve_method, sample_where
 from molvae.data.dataset import MolDataset
 from molvae.errors import UserError
@@ -290,7 +290,7 @@ class MolVAE(ModelState):
 
     def in_training_set(self, smiles: list[str]) -> np.ndarray:
         """Which canonical SMILES were in this model's training set."""
-        return checkpoint.contains(self.train_hashes, smiles)
+        return hashes.contains(self.train_hashes, smiles)
 
     def __repr__(self) -> str:
         c = self.model_config

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from molvae import hashes
 from molvae.config import DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
 from molvae.data.dataset import Standardiser
 from molvae.data.properties import PROPERTIES, compute_properties
@@ -252,6 +253,7 @@ class ModelState:
             half: Store floating-point weights as float16 (loading converts them back).
         """
         state = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+        known = self.train_hashes  # a slim (half) file keeps 32 bits of each (molvae.hashes)
         if half:
             state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
         ckpt: dict[str, Any] = {
@@ -263,7 +265,7 @@ class ModelState:
             "property_mean": [float(x) for x in self.standardiser.mean],
             "property_std": [float(x) for x in self.standardiser.std],
             "state_dict": state,
-            "train_hashes": self.train_hashes,
+            "train_hashes": hashes.compact(known) if half and known is not None else known,
             "train_sample": list(self.train_sample),
             "max_len": int(self.max_len),
             "history": list(self.history),

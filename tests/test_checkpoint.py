@@ -3,7 +3,7 @@ import os
 import pytest
 import torch
 
-from molvae import MolVAE
+from molvae import MolVAE, hashes
 from molvae.errors import UserError
 from molvae.train import checkpoint
 
@@ -44,9 +44,24 @@ def test_missing_and_foreign_files(tmp_path):
 
 
 def test_smiles_hashes_membership():
-    hashes = checkpoint.smiles_hashes(["CCO", "c1ccccc1", "CCO"])
-    assert len(hashes) == 2
-    assert checkpoint.contains(hashes, ["CCO", "CCN", "c1ccccc1"]).tolist() == [True, False, True]
+    known = hashes.smiles_hashes(["CCO", "c1ccccc1", "CCO"])
+    assert len(known) == 2 and known.dtype == torch.int64
+    assert hashes.contains(known, ["CCO", "CCN", "c1ccccc1"]).tolist() == [True, False, True]
+
+
+def test_compact_hashes_answer_as_the_full_ones_in_a_slim_file(tiny_model, tmp_path):
+    train = [f"C{'C' * i}O" for i in range(300)]
+    full = hashes.smiles_hashes(train)
+    short = hashes.compact(full)
+    assert short.dtype == torch.int32 and len(short) == 300
+    others = [f"N{'C' * i}N" for i in range(300)]
+    assert hashes.contains(short, train).all() and not hashes.contains(short, others).any()
+    tiny_model.save(tmp_path / "slim.pt", half=True)
+    slim = MolVAE.load(tmp_path / "slim.pt")
+    assert slim.train_hashes.dtype == torch.int32  # half the bytes of the 64-bit record
+    sample = list(tiny_model.train_sample[:50])
+    assert slim.in_training_set(sample).all()
+    assert list(slim.in_training_set(others[:50])) == list(tiny_model.in_training_set(others[:50]))
 
 
 def test_trained_checkpoint_loads_with_weights_only(tiny_model, tmp_path):

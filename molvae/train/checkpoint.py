@@ -9,13 +9,11 @@ resume checks); :class:`molvae.api.MolVAE` owns the model's part of it
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from molvae.config import to_dict
@@ -170,27 +168,3 @@ def check_resume(path: Path, prev: ModelState, new: ModelState, force: bool = Fa
             "would bend its learning-rate and KL schedules mid-run; resume with the original "
             "values, or pass --force to continue with the new ones."
         )
-
-
-def smiles_hashes(smiles: list[str]) -> torch.Tensor:
-    """Sorted unique 64-bit hashes of canonical SMILES (a compact training set for novelty)."""
-    return torch.from_numpy(np.unique(_hash64(smiles)))
-
-
-def contains(hashes: torch.Tensor, smiles: list[str]) -> np.ndarray:
-    """Which of ``smiles`` have their hash in ``hashes`` (from :func:`smiles_hashes`)."""
-    if hashes is None or len(hashes) == 0:
-        return np.zeros(len(smiles), dtype=bool)
-    query = _hash64(smiles)
-    table = hashes.numpy()
-    pos = np.clip(np.searchsorted(table, query), 0, len(table) - 1)
-    return table[pos] == query
-
-
-def _hash64(smiles: list[str]) -> np.ndarray:
-    def one(s: str) -> int:
-        return int.from_bytes(
-            hashlib.blake2b(s.encode(), digest_size=8).digest(), "little", signed=True
-        )
-
-    return np.fromiter((one(s) for s in smiles), dtype=np.int64, count=len(smiles))

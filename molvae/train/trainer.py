@@ -19,6 +19,7 @@ import torch
 from molvae.config import DataConfig, ModelConfig, TrainConfig
 from molvae.data.dataset import MolDataset, Standardiser, epoch_batches, make_batch
 from molvae.errors import UserError
+from molvae.hashes import smiles_hashes
 from molvae.model import build_vae
 from molvae.progress import console, progress_bar
 from molvae.state import ConditionSample, ModelState
@@ -97,7 +98,7 @@ class Trainer:
         self.step = self.epoch = self.batch_pos = 0
         self.best_val = math.inf
         self.history: list[dict[str, Any]] = []
-        self._train_hashes = checkpoint.smiles_hashes(train_ds.smiles)
+        self._train_hashes = smiles_hashes(train_ds.smiles)
         pick = np.random.default_rng(train_cfg.seed).permutation(len(train_ds))[:TRAIN_SAMPLE_SIZE]
         self._train_sample = [train_ds.smiles[i] for i in np.sort(pick)]
         conditions = train_ds.properties[:, self.model.condition]  # (n, C); none: a plain VAE
