@@ -20,7 +20,10 @@ def smiles_hashes(smiles: list[str]) -> torch.Tensor:
 
 
 def compact(hashes: torch.Tensor) -> torch.Tensor:
-    """The top :data:`COMPACT_BITS` bits of 64-bit ``hashes``, sorted and unique (int32)."""
+    """The top :data:`COMPACT_BITS` bits of 64-bit ``hashes``, sorted and unique (int32);
+    already compact ones come back as they are (a slim file saved again)."""
+    if hashes.dtype == torch.int32:
+        return hashes
     top = (hashes.numpy() >> (64 - COMPACT_BITS)).astype(np.int32)
     return torch.from_numpy(np.unique(top))
 

@@ -35,6 +35,11 @@ class Bar:
         if self._progress is not None:
             self._progress.update(self._task, status=text)
 
+    def resize(self, total: float) -> None:
+        """The work turned out to be ``total`` (e.g. a time budget planned the steps)."""
+        if self._progress is not None:
+            self._progress.update(self._task, total=total)
+
 
 class LogBar(Bar):
     """Progress for a log file (stderr is not a terminal): a plain line every ``every`` s."""
@@ -55,6 +60,9 @@ class LogBar(Bar):
 
     def status(self, text: str) -> None:
         self.text = text
+
+    def resize(self, total: float) -> None:
+        self.total = total
 
     def emit(self) -> None:
         of = f"/{self.total:g}" if self.total else ""

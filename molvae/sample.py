@@ -262,14 +262,14 @@ def sample_molecules(
     kept: list[str | None] = []
     drawn = n_strict = checked = n_consistent = 0
     budget = MAX_DRAWS_PER_MOLECULE * n
-    # A grammar-aware decoder writes only strict SELFIES: then nothing is drawn to spare.
-    spare = 1.0 if vae.model.grammar is not None and not consistent else 1.1
+    # A grammar-aware decoder writes only strict SELFIES, so then nothing is drawn to spare.
+    every_decode_kept = vae.model.grammar is not None and not consistent
     with progress_bar(n, "Sampling", progress) as bar:
         while len(kept) < n and drawn < budget:
             want = n - len(kept)
-            if strict:  # expect the keep rate seen so far, with 10 % to spare
+            if strict and not every_decode_kept:  # the keep rate so far, with 10 % to spare
                 rate = max(len(kept) / drawn if drawn else 1.0, 1 / MAX_DRAWS_PER_MOLECULE)
-                want = min(int(want / rate * spare) + (spare > 1), budget - drawn)
+                want = min(int(want / rate * 1.1) + 1, budget - drawn)
             z = sample_latents(vae, want, prior=prior, generator=generator)  # (want, Z)
             cond = draw_conditions(vae, want, (), cpu_generator) if conditional else None
             texts = decode_texts(

@@ -54,6 +54,7 @@ def test_compact_hashes_answer_as_the_full_ones_in_a_slim_file(tiny_model, tmp_p
     full = hashes.smiles_hashes(train)
     short = hashes.compact(full)
     assert short.dtype == torch.int32 and len(short) == 300
+    assert torch.equal(hashes.compact(short), short)  # a slim file saved again keeps them
     others = [f"N{'C' * i}N" for i in range(300)]
     assert hashes.contains(short, train).all() and not hashes.contains(short, others).any()
     tiny_model.save(tmp_path / "slim.pt", half=True)

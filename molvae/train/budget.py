@@ -43,6 +43,13 @@ class TimeBudget:
     def expired(self) -> bool:
         return self.elapsed() >= self.seconds
 
+    def report(self, steps: int, n_batches: int) -> str:
+        """One line: the steps (and epochs of ``n_batches``) taken in the time used."""
+        return (
+            f"Time budget: {steps} steps ({steps / n_batches:.2f} epochs) in "
+            f"{self.elapsed() / 60:.1f} of {self.seconds / 60:g} minutes."
+        )
+
     def tick(self) -> bool:
         """Count a finished step; ``True`` once, when the step time has just been measured."""
         self._steps += 1

@@ -93,8 +93,10 @@ class Trainer:
         self.amp = train_cfg.amp and self.device.type == "cuda"
         self.opt = torch.optim.Adam(self.model.parameters(), lr=train_cfg.lr)
         self.n_batches = len(self._epoch_batches(0))
-        self._set_total(self.n_batches * train_cfg.epochs)
         self.budget: TimeBudget | None = None  # set by fit() under --max-minutes
+        self._bar = None  # the progress bar of fit(), which follows the planned length
+        self.full_steps = self.n_batches * train_cfg.epochs  # a time budget may plan fewer
+        self._set_total(self.full_steps)
         self.step = self.epoch = self.batch_pos = 0
         self.best_val = math.inf
         self.history: list[dict[str, Any]] = []
@@ -165,7 +167,7 @@ class Trainer:
         self.step, self.epoch, self.batch_pos = ts["step"], ts["epoch"], ts["batch_pos"]
         self.best_val = ts["best_val"]
         if not force and ts.get("total_steps"):  # keep a timed run's schedule; force: re-plan
-            self._set_total(min(int(ts["total_steps"]), self.n_batches * self.cfg.epochs))
+            self._set_total(min(int(ts["total_steps"]), self.full_steps))
         self.history = ts["history"]
         return True
 
@@ -184,6 +186,7 @@ class Trainer:
             self.budget = TimeBudget(self.cfg.max_minutes)
         try:
             with progress_bar(self.total_steps, "Training", self.progress) as bar:
+                self._bar = bar
                 bar.advance(self.step)
                 while self._more_to_do():
                     self._run_epoch(bar, on_step)
@@ -197,16 +200,15 @@ class Trainer:
         if not distributed.agree((self.out / "best.pt").exists()):
             self._save("best.pt", with_train_state=False)
         if self.budget is not None and self.progress:
-            console.print(
-                f"Time budget: {self.step} steps ({self.step / self.n_batches:.2f} epochs) in "
-                f"{self.budget.elapsed() / 60:.1f} of {self.cfg.max_minutes:g} minutes."
-            )
+            console.print(self.budget.report(self.step, self.n_batches))
         return self.out / "best.pt"
 
     def _set_total(self, total_steps: int) -> None:
         """Run ``total_steps`` steps in all; the schedules stretch or shrink to that length."""
         self.total_steps = max(int(total_steps), 1)
         self.annealer = KLAnnealer.from_config(self.cfg, self.total_steps)
+        if self._bar is not None:
+            self._bar.resize(self.total_steps)
 
     def _more_to_do(self) -> bool:
         if self.budget is not None and distributed.agree(self.budget.expired()):
@@ -219,7 +221,7 @@ class Trainer:
         left = self.budget.steps_left(self.batch_pos, self.n_batches, val_batches)
         left = distributed.agree(left)  # rank 0's plan, so every rank stops together
         if left is not None:
-            self._set_total(min(self.step + left, self.n_batches * self.cfg.epochs))
+            self._set_total(min(self.step + left, self.full_steps))
 
     def _run_epoch(self, bar, on_step) -> None:
         cfg = self.cfg
@@ -266,9 +268,9 @@ class Trainer:
     def _end_epoch(self, train_s: float, molecules: int) -> None:
         """Validate, log and save; ``train_s`` and ``molecules``: the seconds and molecules of
         this epoch's steps in this process (the training rate, logged beside the metrics)."""
-        # Every rank validates (the weights are identical) so all agree on best.pt.
         timing = {"train_s": round(train_s, 3), "molecules": molecules}
         t0 = self.budget.clock() if self.budget is not None else 0.0
+        # Every rank validates (the weights are identical) so all agree on best.pt.
         metrics = validate(
             self.model,
             self.val_ds,
