@@ -8,25 +8,29 @@ from molvae.optimize.constraints import Constraints
 
 
 class _Decoder:
-    """Greedy decodes come from ``greedy`` (by row); stochastic retries from ``retries``."""
+    """Greedy decodes come from ``greedy``, stochastic retries from ``retries``, both by
+    candidate (a latent's first value); ``calls`` counts the stochastic decodes, ``batches``
+    the calls that made them."""
 
-    def __init__(self, greedy: list[str], retries: list[str]) -> None:
-        self.greedy, self.retries = greedy, list(retries)
-        self.calls = 0
+    def __init__(self, greedy: list[str], retries: dict[int, list[str]]) -> None:
+        self.greedy, self.retries = greedy, {k: list(v) for k, v in retries.items()}
+        self.calls = self.batches = 0
 
     def decode(self, z, greedy=True, seed=None, strict=False):
         self.strict = strict
+        rows = [int(v) for v in z[:, 0]]
         if greedy:
-            return self.greedy[: len(z)]
-        self.calls += 1
-        return [self.retries.pop(0) if self.retries else ""]
+            return [self.greedy[r] for r in rows]
+        self.calls += len(rows)
+        self.batches += 1
+        return [self.retries.get(r, []).pop(0) if self.retries.get(r) else "" for r in rows]
 
 
 def test_known_molecules_and_rule_breakers_are_retried_and_rule_breakers_turned_away():
-    z = torch.arange(10, dtype=torch.float64).reshape(5, 2)
+    z = torch.arange(5, dtype=torch.float64).repeat_interleave(2).reshape(5, 2)
     big, ring8, ring9 = "C" * 40, "C1CCCCCCC1", "C1CCCCCCCC1"  # over 38 heavy atoms; 8, 9-rings
     greedy = ["CCO", "CCO", "", big, ring8]
-    retries = ["CCN"] + [""] * 5 + ["CCCO"] + [ring9] + [""] * 4
+    retries = {1: ["CCN"], 3: ["CCCO"], 4: [ring9]}
     decoder = _Decoder(greedy, retries)
     batch = decode_new(decoder, z, {"c1ccccc1"}, Constraints(OptimizeConfig()), seed=0, strict=True)
     # Row 1 repeats row 0 and is retried into CCN; row 2 has no strict decode even after five
@@ -41,12 +45,13 @@ def test_known_molecules_and_rule_breakers_are_retried_and_rule_breakers_turned_
         "ring size outside 3-7": 2,
     }
     assert batch.turned_away == [big, ring8, ring9]  # each rule breaker once, never proposed again
-    assert decoder.calls == 12
+    # Stochastic decodes: rows 1-4 once, then rows 2 and 4 four more times, one batch a round.
+    assert decoder.calls == 12 and decoder.batches == 5
 
 
 def test_molecules_seen_before_cost_nothing():
-    z = torch.zeros(2, 2, dtype=torch.float64)
-    decoder = _Decoder(["CCO", "CCC"], retries=["CCO"] * 10)  # retries find nothing new
+    z = torch.tensor([[0.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
+    decoder = _Decoder(["CCO", "CCC"], retries={0: ["CCO"] * 5, 1: ["CCC"] * 5})  # nothing new
     batch = decode_new(decoder, z, {"CCO", "CCC"}, Constraints(OptimizeConfig()), seed=0)
     assert batch.smiles == [] and batch.z.shape == (0, 2)
     assert batch.reasons == {"already evaluated": 2} and batch.turned_away == []
@@ -54,6 +59,6 @@ def test_molecules_seen_before_cost_nothing():
 
 def test_without_strictness_an_empty_decode_is_named_as_such():
     z = torch.zeros(1, 2, dtype=torch.float64)
-    decoder = _Decoder([""], retries=[])
+    decoder = _Decoder([""], retries={})
     batch = decode_new(decoder, z, set(), Constraints(OptimizeConfig()), seed=0, strict=False)
     assert not decoder.strict and batch.reasons == {"decodes to nothing": 1}

@@ -84,3 +84,15 @@ def test_the_domain_guard_follows_the_models_anomaly_threshold(pretrained):
     assert Constraints(OptimizeConfig(), strict).screen(DRUG_LIKE) == [OUTSIDE_DOMAIN] * 3
     assert Constraints(OptimizeConfig(guards=False), strict).screen(DRUG_LIKE) == [None] * 3
     assert outside_domain(strict, [], 0.0) == []
+
+
+def test_screen_checks_each_molecule_once(monkeypatch):
+    constraints = Constraints(OptimizeConfig())
+    checked = []
+    original = constraints.violation
+    monkeypatch.setattr(constraints, "violation", lambda s: checked.append(s) or original(s))
+    first = constraints.screen(["CCO", "C1CCCCCCC1", "CCO"])
+    again = constraints.screen(["C1CCCCCCC1", "CCO", "CCN"])
+    assert first == [None, "ring size outside 3-7", None]
+    assert again == ["ring size outside 3-7", None, None]
+    assert checked == ["CCO", "C1CCCCCCC1", "CCN"]  # a library molecule shortlisted again is free

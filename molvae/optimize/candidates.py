@@ -21,7 +21,7 @@ from molvae.optimize.guards import OUTSIDE_DOMAIN
 #: Stochastic decodes tried per candidate after the greedy one gave nothing new: a few cheap
 #: retries often find a new neighbour; more rarely help and slow the iteration down.
 DECODE_RETRIES = 5
-#: Spreads the seeds of the retries of different candidates (any odd prime works).
+#: Spreads the seeds of successive retry rounds (any odd prime works).
 SEED_STRIDE = 97
 #: Rejection reasons of candidates with no usable decode.
 NO_DECODE, NO_STRICT_DECODE = "decodes to nothing", "no strict decode"
@@ -57,6 +57,10 @@ def decode_new(
 ) -> Screened:
     """Decode `q x d` candidates, keeping new molecules that pass ``constraints``.
 
+    The greedy decodes come first; then, in up to :data:`DECODE_RETRIES` rounds, one stochastic
+    decode of every candidate still without a molecule, all in one batch (a batch of decodes
+    costs about as much as one).
+
     Args:
         model: The VAE that decodes.
         z: `q x d` candidate latents.
@@ -67,36 +71,48 @@ def decode_new(
             turned away as ``no strict decode``), as a SMILES model's syntax errors always are.
 
     Returns:
-        The sorted candidates; one molecule decoded twice in the batch is scored once.
+        The sorted candidates, in the order of ``z``; one molecule decoded twice in the batch is
+        scored once.
     """
     seen = set(seen)
     out = Screened([], z[:0])
-    keep = []
-    for i, smiles in enumerate(model.decode(z.float(), strict=strict)):
-        for tries in range(DECODE_RETRIES + 1):
-            if tries:
-                one, rng_seed = z[i : i + 1].float(), seed + SEED_STRIDE * i + tries
-                smiles = model.decode(one, greedy=False, seed=rng_seed, strict=strict)[0]
+    found: dict[int, str] = {}  # candidate -> its new molecule
+    last: dict[int, str] = {}  # candidate -> why its latest decode was not kept
+    pending = list(range(len(z)))
+    for tries in range(DECODE_RETRIES + 1):
+        if not pending:
+            break
+        rows = z[pending].float()
+        if tries:
+            rng_seed = seed + SEED_STRIDE * tries
+            decodes = model.decode(rows, greedy=False, seed=rng_seed, strict=strict)
+        else:
+            decodes = model.decode(rows, strict=strict)
+        still = []
+        for i, smiles in zip(pending, decodes, strict=True):
             reason = _why_not(smiles, seen, constraints, strict)
             if reason is None:
-                break
-            if reason in _NOTHING_NEW:
+                found[i] = smiles
+                seen.add(smiles)
                 continue
-            # A new molecule that breaks a rule: turned away for good, then a retry.
-            out.reasons[reason] += 1
-            out.turned_away.append(smiles)
-            seen.add(smiles)
-        if reason is None:
-            seen.add(smiles)
-            out.smiles.append(smiles)
-            keep.append(i)
-        elif reason in _NOTHING_NEW:
-            out.reasons[reason] += 1
-    outside = constraints.outside(out.smiles)  # one anomaly-score pass for the batch
+            if reason not in _NOTHING_NEW:
+                # A new molecule that breaks a rule: turned away for good, then a retry.
+                out.reasons[reason] += 1
+                out.turned_away.append(smiles)
+                seen.add(smiles)
+            last[i] = reason
+            still.append(i)
+        pending = still
+    for i in pending:  # a candidate that ends with nothing new is counted once
+        if last[i] in _NOTHING_NEW:
+            out.reasons[last[i]] += 1
+    keep = sorted(found)
+    smiles = [found[i] for i in keep]
+    outside = constraints.outside(smiles)  # one anomaly-score pass for the batch
     out.reasons[OUTSIDE_DOMAIN] += sum(outside)
-    out.turned_away += [s for s, o in zip(out.smiles, outside, strict=True) if o]
+    out.turned_away += [s for s, o in zip(smiles, outside, strict=True) if o]
     out.reasons = +out.reasons  # drop zero counts
-    out.smiles = [s for s, o in zip(out.smiles, outside, strict=True) if not o]
+    out.smiles = [s for s, o in zip(smiles, outside, strict=True) if not o]
     out.z = z[[i for i, o in zip(keep, outside, strict=True) if not o]]
     return out
 

@@ -42,6 +42,7 @@ class Constraints:
             self.min_qed = MIN_QED if self.min_qed is None else self.min_qed
         threshold = getattr(model, "anomaly_threshold", None)
         self.domain = (model, threshold) if cfg.guards and threshold is not None else None
+        self._verdicts: dict[str, str | None] = {}  # screen's answers so far (library reruns)
 
     def violation(self, smiles: str) -> str | None:
         """Why ``smiles`` may not be evaluated, or ``None`` if it may (every check but the
@@ -76,13 +77,17 @@ class Constraints:
 
     def screen(self, smiles: list[str]) -> list[str | None]:
         """Why each molecule may not be evaluated (``None``: it may), the model's domain
-        included (one anomaly-score pass over the molecules that pass everything else)."""
-        reasons = [self.violation(s) for s in smiles]
+        included (one anomaly-score pass over the molecules that pass everything else).
+        Each molecule is checked once: a library molecule the acquisition shortlists again
+        costs nothing the second time."""
+        new = list(dict.fromkeys(s for s in smiles if s not in self._verdicts))
+        reasons = [self.violation(s) for s in new]
         ok = [i for i, reason in enumerate(reasons) if reason is None]
-        for i, out in zip(ok, self.outside([smiles[i] for i in ok]), strict=True):
+        for i, out in zip(ok, self.outside([new[i] for i in ok]), strict=True):
             if out:
                 reasons[i] = OUTSIDE_DOMAIN
-        return reasons
+        self._verdicts.update(zip(new, reasons, strict=True))
+        return [self._verdicts[s] for s in smiles]
 
 
 def outside_domain(model, smiles: list[str], threshold: float) -> list[bool]:
