@@ -23,8 +23,8 @@
 #   MOLVAE_N_REFERENCE    held-out molecules for the prior and threshold (10000)
 #   MOLVAE_PRIOR          sampling prior fitted to them: mixture or gaussian (mixture; the
 #                         recipe study in BENCHMARKS.md: it halves FCD on the same weights)
-#   MOLVAE_SPREAD         mixture prior: scale of each reference posterior (1.5, as the
-#                         shipped v2 model; larger: more novel, higher FCD)
+#   MOLVAE_SPREAD         mixture prior: scale of each reference posterior (1.8, as the
+#                         shipped v3 model; larger: more novel, higher FCD)
 #   MOLVAE_EVALUATE       1: export and evaluate after training; 0: stop after training
 #                         (to evaluate on another machine: run again there with 1)
 #   MOLVAE_CACHE          where tokenised data is cached (~/.cache/molvae); a cache built
@@ -49,7 +49,7 @@ EVALUATE=${MOLVAE_EVALUATE:-1}
 EVAL_N=${MOLVAE_EVAL_N:-30000}
 N_REFERENCE=${MOLVAE_N_REFERENCE:-10000}
 PRIOR=${MOLVAE_PRIOR:-mixture}
-SPREAD=${MOLVAE_SPREAD:-1.5}
+SPREAD=${MOLVAE_SPREAD:-1.8}
 PY=${PYTHON:-python3}
 
 if [[ "$DEVICE" == cuda ]] && ! "$PY" -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then
