@@ -26,6 +26,10 @@ REJECTED = {
     "C=C(CCC=CCC=C(F)F)CCc1cccc(Cl)c1CC(Cl)=CC": "vinyl halide",
     "C=C(CCC=CCCC=C(F)F)CCCc1cccc(Cl)c1C": "vinyl halide",
     "C=C(CCC=CCC=CC)CCCc1cccc(Cl)c1C": "two acyclic C=C",
+    # The enamines and an imine of default logP runs (sessions 7 and 10).
+    "CCCc1ccc(C=C(Nc2ccccc2Cl)c2ccc(Br)cc2)cc1Cl": "enamine",
+    "CC=C(Nc1ccc(Cl)cc1-c1ccncc1)c1ccc(Cl)cc1-c1ccncc1Cl": "enamine",
+    "CC=Nc1ccc(Cl)c2c1C=CCC2c1ccc(Cl)c2c(Cl)cccc12": "imine (Schiff base)",
     "CCCCCCCCc1ccccc1": "long alkyl chain",
     "CC1=CC1c1ccccc1": "cyclopropene",
     "CC(C)=C1C=CC=C1": "fulvene",

@@ -62,7 +62,8 @@ def optimize(
         bool,
         typer.Option(
             help="Reject what no chemist would make: MOSES filters, rings of 3-7 atoms, "
-            "peroxides, azo, polyenes, dienes, vinyl halides, long alkyl chains, SA > 4.5, "
+            "peroxides, azo, polyenes, dienes, vinyl halides, enamines, imines, long alkyl "
+            "chains, SA > 4.5, "
             "QED < 0.3, out of domain."
         ),
     ] = _OPT.guards,
