@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 def self_consistent(vae: MolVAE, smiles: list[str | None]) -> list[bool]:
     """Whether the model reconstructs each molecule: its posterior mean decodes greedily to
     itself (a conditional VAE's with the molecule's own condition). A sample the decoder made
-    off its data seldom is: on the bundled model, keeping only these took FCD/Test from 5.98
+    off its data seldom is: on bundled model v2, keeping only these took FCD/Test from 5.98
     to 1.15 and Filters from 0.74 to 0.96 (at the cost of Novelty, 0.81 to 0.56; see
     BENCHMARKS.md)."""
     ds, _ = vae.prepare([s for s in smiles if s])

@@ -15,6 +15,7 @@ class _Decoder:
     def __init__(self, greedy: list[str], retries: dict[int, list[str]]) -> None:
         self.greedy, self.retries = greedy, {k: list(v) for k, v in retries.items()}
         self.calls = self.batches = 0
+        self.seeds = []
 
     def decode(self, z, greedy=True, seed=None, strict=False):
         self.strict = strict
@@ -23,6 +24,7 @@ class _Decoder:
             return [self.greedy[r] for r in rows]
         self.calls += len(rows)
         self.batches += 1
+        self.seeds.append(seed)
         return [self.retries.get(r, []).pop(0) if self.retries.get(r) else "" for r in rows]
 
 
@@ -47,6 +49,7 @@ def test_known_molecules_and_rule_breakers_are_retried_and_rule_breakers_turned_
     assert batch.turned_away == [big, ring8, ring9]  # each rule breaker once, never proposed again
     # Stochastic decodes: rows 1-4 once, then rows 2 and 4 four more times, one batch a round.
     assert decoder.calls == 12 and decoder.batches == 5
+    assert len(set(decoder.seeds)) == 5  # each round draws anew
 
 
 def test_molecules_seen_before_cost_nothing():
@@ -55,6 +58,17 @@ def test_molecules_seen_before_cost_nothing():
     batch = decode_new(decoder, z, {"CCO", "CCC"}, Constraints(OptimizeConfig()), seed=0)
     assert batch.smiles == [] and batch.z.shape == (0, 2)
     assert batch.reasons == {"already evaluated": 2} and batch.turned_away == []
+
+
+def test_a_rule_breaker_decoded_twice_or_last_is_counted_once():
+    z = torch.tensor([[0.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
+    ring8 = "C1CCCCCCC1"
+    # Both candidates decode the same 8-ring greedily; candidate 1's last retry breaks a rule.
+    decoder = _Decoder([ring8, ring8], retries={0: ["CCO"], 1: [""] * 4 + ["C" * 40]})
+    batch = decode_new(decoder, z, set(), Constraints(OptimizeConfig()), seed=0)
+    assert batch.smiles == ["CCO"]
+    assert batch.turned_away == [ring8, "C" * 40]
+    assert batch.reasons == {"ring size outside 3-7": 1, "too many heavy atoms": 1}
 
 
 def test_without_strictness_an_empty_decode_is_named_as_such():

@@ -90,6 +90,23 @@ def test_the_domain_guard_follows_the_models_anomaly_threshold(pretrained):
     assert outside_domain(strict, [], 0.0) == []
 
 
+def test_push_pull_enamines_amidines_and_cyclic_imines_are_not_turned_away():
+    from rdkit import Chem
+
+    from molvae.optimize.guards import guard_failure
+
+    allowed = [
+        "CN(C)C=CC(=O)c1ccccc1",  # an enaminone (push-pull, stable)
+        "CC(=Nc1ccccc1)N(C)C",  # an amidine
+        "CC(=O)N=Cc1ccccc1",  # an acyl imine
+        "C1CCN=C1c1ccccc1",  # a cyclic imine
+        "C=C(C)N1C(=O)CCC1=O",  # an N-vinyl imide
+        "CC=C[N+](=O)[O-]",  # a nitroalkene: not an amine
+    ]
+    reasons = [guard_failure(Chem.MolFromSmiles(s)) for s in allowed]
+    assert not {"enamine", "imine (Schiff base)"} & set(reasons), reasons
+
+
 def test_screen_checks_each_molecule_once(monkeypatch):
     constraints = Constraints(OptimizeConfig())
     checked = []

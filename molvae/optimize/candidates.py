@@ -38,7 +38,9 @@ class Screened:
         smiles: New molecules that pass the constraints, to be scored.
         z: `k x d` the latents they were decoded from.
         turned_away: Molecules that break a constraint (never to be proposed again).
-        reasons: How many candidates were turned away, by reason.
+        reasons: Rejections by reason: each rule-breaking molecule once (a candidate can
+            break rules several times, once per decode), and each candidate left with nothing
+            new once, under its last reason.
     """
 
     smiles: list[str]
