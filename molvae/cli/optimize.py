@@ -63,8 +63,7 @@ def optimize(
         typer.Option(
             help="Reject what no chemist would make: MOSES filters, rings of 3-7 atoms, "
             "peroxides, azo, polyenes, dienes, vinyl halides, enamines, imines, long alkyl "
-            "chains, SA > 4.5, "
-            "QED < 0.3, out of domain."
+            "chains, SA > 4.5, QED < 0.3, out of domain."
         ),
     ] = _OPT.guards,
     strict: Annotated[
