@@ -68,3 +68,42 @@ def test_train_bundled_script_refuses_without_cuda(tmp_path):
     )
     assert done.returncode == 1
     assert "No CUDA device" in done.stderr and not (tmp_path / "x").exists()
+
+
+def _pack_cache_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("pack_cache", ROOT / "scripts" / "pack_cache.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("dtype, tolerance", [("float32", 0.0), ("float16", 2e-3)])
+def test_pack_cache_round_trip_is_read_back_as_the_same_dataset(tmp_path, dtype, tolerance):
+    import numpy as np
+
+    from molvae.config import DataConfig
+    from molvae.data.cache import read_cache
+    from molvae.data.load import load_dataset
+
+    pack_cache = _pack_cache_module()
+    cfg = DataConfig(properties=["logp", "qed"], max_molecules=300, cache_dir=str(tmp_path / "c"))
+    first = load_dataset(ROOT / "data" / "moses_train_2k.csv", cfg, progress=False)
+    (cached,) = (tmp_path / "c").glob("*.npz")
+    pack_cache.pack(str(cached), str(tmp_path / "pack.npz"), dtype)
+    (tmp_path / "there").mkdir()
+    pack_cache.unpack(str(tmp_path / "pack.npz"), str(tmp_path / "there" / cached.name))
+
+    again = read_cache(tmp_path / "there" / cached.name)
+    assert again is not None and again.smiles == first.smiles
+    assert again.tokens.dtype == first.tokens.dtype
+    np.testing.assert_array_equal(again.tokens, first.tokens)
+    np.testing.assert_array_equal(again.offsets, first.offsets)
+    np.testing.assert_array_equal(again.rows, first.rows)
+    assert again.property_names == first.property_names
+    np.testing.assert_allclose(again.properties, first.properties, rtol=tolerance, atol=tolerance)
+    assert (first.properties != again.properties).any() == (tolerance > 0)
+    # The run on the other machine finds it under the same name: the key is unchanged.
+    there = DataConfig(**{**cfg.__dict__, "cache_dir": str(tmp_path / "there")})
+    assert load_dataset(ROOT / "data" / "moses_train_2k.csv", there, progress=False).from_cache

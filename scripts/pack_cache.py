@@ -1,0 +1,85 @@
+"""Pack a tokenised-dataset cache small enough to travel to a GPU machine, and unpack it there.
+
+Tokenising the 1.58 M MOSES molecules takes ~20 minutes per million on 2 CPU cores but would
+cost minutes of scarce GPU time; so the cache built here travels instead. The cache of 1 M
+molecules is 138 MB (``np.savez``, uncompressed); packed it is 17 MB:
+
+- SMILES text, tokens (as uint8), molecule lengths (instead of offsets) and row gaps (instead
+  of row numbers) are lossless and xz-compressed;
+- properties are stored as float16 by default (at most ~0.002 off for logP, QED, SA and plogp;
+  float32 is lossless but 12 MB instead of 6).
+
+    python scripts/pack_cache.py pack ~/.cache/molvae/KEY.npz pack.npz        # here
+    python scripts/pack_cache.py unpack pack.npz CACHE_DIR/KEY.npz               # there
+
+The unpacked file has the cache's own name, so ``molvae train`` with the same table, options
+and ``MOLVAE_CACHE=CACHE_DIR`` reports ``(from cache)`` and skips clean-up. The table itself must
+travel too: the cache key is a hash of its content.
+"""
+
+from __future__ import annotations
+
+import argparse
+import lzma
+
+import numpy as np
+
+PARTS = ("smiles", "tokens", "lengths", "gaps", "properties", "meta")
+
+
+def pack(src: str, dst: str, properties_dtype: str = "float16") -> dict[str, float]:
+    """Write the packed form of cache ``src`` to ``dst``; returns each part's size in MB."""
+    with np.load(src, allow_pickle=False) as z:
+        tokens, offsets, rows, props = z["tokens"], z["offsets"], z["rows"], z["properties"]
+        lengths = np.diff(offsets)
+        gaps = np.diff(np.concatenate([[-1], rows]))  # rows are increasing: gaps >= 1
+        if tokens.min() < 0 or tokens.max() > 255 or lengths.max() > 65535 or gaps.max() > 65535:
+            raise ValueError(f"{src}: token ids, lengths or row gaps do not fit the packed types.")
+        raw = {
+            "smiles": z["smiles"].tobytes(),
+            "tokens": tokens.astype(np.uint8).tobytes(),
+            "lengths": lengths.astype(np.uint16).tobytes(),
+            "gaps": gaps.astype(np.uint16).tobytes(),
+            "properties": props.astype(properties_dtype).tobytes(),
+            "meta": z["meta"].tobytes(),
+        }
+        shape = np.array(props.shape)
+    packed = {k: np.frombuffer(lzma.compress(v, preset=9), dtype=np.uint8) for k, v in raw.items()}
+    np.savez(dst, properties_dtype=np.array(np.dtype(properties_dtype).str), shape=shape, **packed)
+    return {k: v.nbytes / 1e6 for k, v in packed.items()}
+
+
+def unpack(src: str, dst: str) -> None:
+    """Rebuild, from packed ``src``, the cache file ``dst`` that ``molvae`` reads."""
+    with np.load(src, allow_pickle=False) as z:
+        raw = {k: lzma.decompress(z[k].tobytes()) for k in PARTS}
+        dtype, shape = np.dtype(str(z["properties_dtype"])), tuple(z["shape"])
+    lengths = np.frombuffer(raw["lengths"], np.uint16).astype(np.int64)
+    gaps = np.frombuffer(raw["gaps"], np.uint16).astype(np.int64)
+    np.savez(
+        dst,
+        smiles=np.frombuffer(raw["smiles"], np.uint8),
+        tokens=np.frombuffer(raw["tokens"], np.uint8).astype(np.int16),
+        offsets=np.concatenate([[0], np.cumsum(lengths)]),
+        properties=np.frombuffer(raw["properties"], dtype).astype(np.float32).reshape(shape),
+        rows=np.cumsum(gaps) - 1,
+        meta=np.frombuffer(raw["meta"], np.uint8),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("action", choices=["pack", "unpack"])
+    parser.add_argument("src")
+    parser.add_argument("dst")
+    parser.add_argument("--properties-dtype", default="float16", choices=["float16", "float32"])
+    args = parser.parse_args()
+    if args.action == "pack":
+        sizes = pack(args.src, args.dst, args.properties_dtype)
+        print(", ".join(f"{k} {mb:.1f} MB" for k, mb in sizes.items()))
+    else:
+        unpack(args.src, args.dst)
+
+
+if __name__ == "__main__":
+    main()
