@@ -102,8 +102,26 @@ def test_pack_cache_round_trip_is_read_back_as_the_same_dataset(tmp_path, dtype,
     np.testing.assert_array_equal(again.offsets, first.offsets)
     np.testing.assert_array_equal(again.rows, first.rows)
     assert again.property_names == first.property_names
+    assert again.vocab.to_list() == first.vocab.to_list() and again.n_input == first.n_input
     np.testing.assert_allclose(again.properties, first.properties, rtol=tolerance, atol=tolerance)
     assert (first.properties != again.properties).any() == (tolerance > 0)
     # The run on the other machine finds it under the same name: the key is unchanged.
     there = DataConfig(**{**cfg.__dict__, "cache_dir": str(tmp_path / "there")})
     assert load_dataset(ROOT / "data" / "moses_train_2k.csv", there, progress=False).from_cache
+
+
+def test_pack_cache_refuses_rows_out_of_order_with_a_clear_error(tmp_path):
+    import numpy as np
+
+    pack_cache = _pack_cache_module()
+    arrays = {
+        "smiles": np.frombuffer(b"C\nCC", np.uint8),
+        "tokens": np.array([3, 3, 3], np.int16),
+        "offsets": np.array([0, 1, 3]),
+        "properties": np.zeros((2, 1), np.float32),
+        "rows": np.array([5, 2]),  # not increasing: gaps cannot encode it
+        "meta": np.frombuffer(b"{}", np.uint8),
+    }
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(ValueError, match="row gaps"):
+        pack_cache.pack(str(tmp_path / "bad.npz"), str(tmp_path / "p.npz"))
