@@ -26,6 +26,8 @@ import lzma
 
 import numpy as np
 
+from molvae.files import atomic_write
+
 PARTS = ("smiles", "tokens", "lengths", "gaps", "properties", "meta")
 
 
@@ -60,7 +62,8 @@ def pack(src: str, dst: str, properties_dtype: str = "float16") -> dict[str, flo
         k: np.frombuffer(lzma.compress(v, preset=9 | lzma.PRESET_EXTREME), dtype=np.uint8)
         for k, v in raw.items()
     }
-    np.savez(dst, properties_dtype=np.array(np.dtype(properties_dtype).str), shape=shape, **packed)
+    dtype_name = np.array(np.dtype(properties_dtype).str)
+    atomic_write(dst, lambda tmp: np.savez(tmp, properties_dtype=dtype_name, shape=shape, **packed))
     return {k: v.nbytes / 1e6 for k, v in packed.items()}
 
 
@@ -71,8 +74,7 @@ def unpack(src: str, dst: str) -> None:
         dtype, shape = np.dtype(str(z["properties_dtype"])), tuple(z["shape"])
     lengths = np.frombuffer(raw["lengths"], np.uint16).astype(np.int64)
     gaps = np.frombuffer(raw["gaps"], np.uint16).astype(np.int64)
-    np.savez(
-        dst,
+    arrays = dict(
         smiles=np.frombuffer(raw["smiles"], np.uint8),
         tokens=np.frombuffer(raw["tokens"], np.uint8).astype(np.int16),
         offsets=np.concatenate([[0], np.cumsum(lengths)]),
@@ -80,6 +82,9 @@ def unpack(src: str, dst: str) -> None:
         rows=np.cumsum(gaps) - 1,
         meta=np.frombuffer(raw["meta"], np.uint8),
     )
+    # Atomic, as molvae writes its caches: a half-written file under the cache's name would
+    # send the run on the other machine back to tokenising.
+    atomic_write(dst, lambda tmp: np.savez(tmp, **arrays))
 
 
 def main() -> None:
