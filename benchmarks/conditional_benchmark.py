@@ -50,7 +50,8 @@ from molvae.cvae import draw_conditions
 from molvae.data.chem import is_strict, to_mol, tokens_to_smiles
 from molvae.data.properties import compute_properties
 from molvae.optimize.guards import drug_like_failure
-from molvae.sample import decode_texts, sample_latents
+from molvae.prior import sample_latents
+from molvae.sample import decode_texts
 from molvae.windows import Verifier, resolve_windows
 
 WINDOWS = {

@@ -22,7 +22,8 @@ import torch
 from molvae import MolVAE
 from molvae.data.chem import is_strict, to_mol, tokens_to_smiles
 from molvae.data.properties import compute_properties
-from molvae.sample import decode_texts, sample_latents
+from molvae.prior import sample_latents
+from molvae.sample import decode_texts
 
 MAX_HEAVY_ATOMS = 38
 

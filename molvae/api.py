@@ -14,11 +14,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from molvae import anomaly, cvae, hashes, heads, latent, tabular
+from molvae import anomaly, cvae, heads, latent, tabular
 from molvae.conditional import MIN_SIMILARITY, resolve_method, sample_where
 from molvae.data.dataset import MolDataset
 from molvae.errors import UserError
-from molvae.sample import decode_latents, fit_prior, sample_molecules
+from molvae.prior import fit_prior
+from molvae.sample import decode_latents, sample_molecules
 from molvae.state import ModelState
 from molvae.train import checkpoint
 
@@ -43,10 +44,7 @@ class MolVAE(ModelState):
         """The model bundled with molvae (trained on MOSES)."""
         path = PRETRAINED_DIR / "molvae_moses.pt"
         if not path.exists():
-            raise UserError(
-                "This installation has no bundled model; pass a model file trained with "
-                "`molvae train`."
-            )
+            raise UserError("This installation has no bundled model; pass one from `molvae train`.")
         return cls.load(path, device=device)
 
     def save(self, path: str | os.PathLike, half: bool = False) -> None:
@@ -60,10 +58,6 @@ class MolVAE(ModelState):
         ckpt = self.to_checkpoint(half=half)
         ckpt["history"] = ckpt["history"][-1:]
         checkpoint.save(path, ckpt)
-
-    @property
-    def latent_dim(self) -> int:
-        return self.model_config.latent_dim
 
     # -- encoding ------------------------------------------------------------------------------
 
@@ -168,7 +162,7 @@ class MolVAE(ModelState):
         budget: int | None = None,
         method: str | None = None,
         guards: bool = False,
-        consistent: bool = False,
+        consistent: bool | None = None,
     ) -> list[str | None] | pd.DataFrame:
         """Sample ``n`` molecules: z from the prior, tokens drawn at ``temperature`` (``0``:
         the most likely token at each step; default 1, or 0 with ``where``/``similar_to``).
@@ -196,7 +190,8 @@ class MolVAE(ModelState):
             method: ``cvae`` (a conditional VAE's decoder is told the windows) or ``guided``
                 (by the property head); default: :func:`molvae.conditional.resolve_method`.
             guards: Conditionally, only molecules passing ``optimize``'s guards (see there).
-            consistent: Unconditionally, only molecules it reconstructs (:mod:`molvae.roundtrip`).
+            consistent: Unconditionally, only molecules it reconstructs (:mod:`molvae.roundtrip`;
+                ``None``: if its prior stores a spread for that, as the bundled model's does).
 
         Returns:
             Unconditionally, ``n`` SMILES. Conditionally, a DataFrame of at most ``n`` verified
@@ -260,11 +255,18 @@ class MolVAE(ModelState):
         """Per-molecule anomaly scores and flags; see :func:`molvae.anomaly.score`."""
         return anomaly.score(self, data, n_samples=n_samples, threshold=threshold, seed=seed)
 
-    def fit_prior(self, data: Any, kind: str = "gaussian", spread: float = 1.0) -> None:
+    def fit_prior(
+        self,
+        data: Any,
+        kind: str = "gaussian",
+        spread: float = 1.0,
+        consistent_spread: float | None = None,
+    ) -> None:
         """Fit the sampling prior to ``data`` (held-out molecules like the training set) and
         keep it, for ``sample(prior="fitted")``: a Gaussian over their latent means, or with
-        ``kind="mixture"`` their aggregate posterior; see :func:`molvae.sample.fit_prior`."""
-        self.prior = fit_prior(self, data, kind, spread)
+        ``kind="mixture"`` their aggregate posterior (with ``consistent_spread``, sampled
+        self-consistently by default); see :func:`molvae.prior.fit_prior`."""
+        self.prior = fit_prior(self, data, kind, spread, consistent_spread)
 
     def calibrate(self, reference: Any, quantile: float = anomaly.DEFAULT_QUANTILE) -> float:
         """Set the anomaly threshold from reference molecules (:func:`molvae.anomaly.calibrate`)."""
@@ -287,10 +289,6 @@ class MolVAE(ModelState):
         frame = pd.DataFrame(pred, columns=self.property_names)
         frame.insert(0, "smiles", smiles)
         return frame
-
-    def in_training_set(self, smiles: list[str]) -> np.ndarray:
-        """Which canonical SMILES were in this model's training set."""
-        return hashes.contains(self.train_hashes, smiles)
 
     def __repr__(self) -> str:
         c = self.model_config

@@ -30,8 +30,9 @@ from molvae.cvae import condition_names, draw_conditions
 from molvae.data.chem import is_strict, tokens_to_smiles
 from molvae.errors import UserError
 from molvae.guide import GuidedProposer
+from molvae.prior import sample_latents
 from molvae.progress import progress_bar
-from molvae.sample import DECODE_BATCH, decode_texts, sample_latents
+from molvae.sample import DECODE_BATCH, decode_texts
 from molvae.windows import Bounds, Verifier, Window, resolve_windows
 
 if TYPE_CHECKING:
@@ -180,7 +181,7 @@ def sample_where(
         temperature: Token sampling temperature; ``0`` (greedy) by default: diversity comes
             from the latents, and greedy decodes are strict about twice as often.
         seed: Random seed (``None``: not reproducible).
-        prior: ``auto``, ``standard`` or ``fitted`` (see :func:`molvae.sample.sample_latents`).
+        prior: ``auto``, ``standard`` or ``fitted`` (see :func:`molvae.prior.sample_latents`).
         progress: Show a progress bar.
         method: ``cvae`` or ``guided`` (see the module docs); ``None``: see
             :func:`resolve_method`.

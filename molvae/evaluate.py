@@ -107,7 +107,7 @@ def evaluate(
     prior: str = "auto",
     test_scaffolds: str | os.PathLike | None = None,
     strict: bool = True,
-    consistent: bool = False,
+    consistent: bool | None = None,
 ) -> dict[str, float]:
     """Evaluate a model the MOSES way.
 
@@ -128,8 +128,9 @@ def evaluate(
         strict: Sample strict SELFIES (for a SMILES model, valid SMILES) only (see
             :func:`molvae.sample.sample_molecules`); ``strict`` in the result is the raw
             fraction of decodes that were strict (for a SMILES model, the valid rate).
-        consistent: Sample self-consistent molecules only (``molvae sample --consistent``);
-            ``consistent`` in the result is the fraction of strict decodes that were.
+        consistent: Sample self-consistent molecules only (``molvae sample --consistent``;
+            ``None``: the model's default); ``consistent`` in the result is then the fraction
+            of strict decodes that were.
 
     Returns:
         The MOSES keys (see :func:`molvae.metrics.moses_metrics`), plus ``recon_exact``,
@@ -162,7 +163,7 @@ def evaluate(
     )
     result = metrics.moses_metrics(sampled.smiles, ref, in_train, fcd, ref_scaffolds=ref_sf)
     result = {"valid": result.pop("valid"), "strict": sampled.strict_rate, **result}
-    if consistent:
+    if sampled.consistent is not None:
         result["consistent"] = sampled.consistent_rate
     result.update(ring_stats(sampled.smiles))
 

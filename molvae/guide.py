@@ -34,7 +34,8 @@ import torch
 from molvae.errors import UserError
 from molvae.heads import ExtendedHead, fit_outputs, ridge_fit
 from molvae.pool import ANCHOR_QED_QUANTILE, MIN_QED_SEEDS, Pool, qed_of
-from molvae.sample import DECODE_BATCH, PRIORS
+from molvae.prior import PRIORS
+from molvae.sample import DECODE_BATCH
 from molvae.windows import NOT_A_HIT, Verifier, Window
 
 if TYPE_CHECKING:

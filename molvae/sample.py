@@ -4,96 +4,26 @@ greedy decoding, batching."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 
 from molvae.cvae import draw_conditions
 from molvae.data.chem import is_strict, tokens_to_smiles
 from molvae.data.tokens import Vocab
-from molvae.errors import UserError
 from molvae.model import VAE
+from molvae.prior import consistent_by_default, sample_latents
 from molvae.progress import progress_bar
 from molvae.roundtrip import self_consistent
-from molvae.state import LatentPrior, check_spread
 
 if TYPE_CHECKING:
     from molvae.api import MolVAE
 
-PRIORS = ("auto", "standard", "fitted")
-#: What :func:`fit_prior` fits: see there.
-PRIOR_KINDS = ("gaussian", "mixture")
-#: Most reference molecules a mixture prior keeps (each costs 2 x latent_dim numbers in the
-#: model file: 20,000 x 64 x 2 in float16 is 5.1 MB).
-MAX_COMPONENTS = 20_000
-#: Added to the fitted prior's covariance diagonal so its Cholesky factor exists even when
-#: some latent dimensions barely vary (collapsed dimensions).
-PRIOR_JITTER = 1e-4
 #: Strict sampling stops after this many decodes per requested molecule (a strict rate under
 #: 2 % means the model is not fit to sample from; the caller is told how many it got).
 MAX_DRAWS_PER_MOLECULE = 50
 #: Molecules decoded at once: large enough to keep the GRU busy, small enough for any memory.
 DECODE_BATCH = 1000
-
-
-def sample_latents(
-    vae: MolVAE, n: int, prior: str = "auto", generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """``n`` latent vectors from the model's prior: `n x latent_dim`, on its device.
-
-    Args:
-        vae: The model.
-        n: How many.
-        prior: ``standard`` (N(0, I)), ``fitted`` (:func:`fit_prior`'s Gaussian) or ``auto``
-            (fitted when the model has one).
-        generator: Random generator on the model's device.
-
-    Raises:
-        UserError: An unknown prior, or ``fitted`` for a model without one.
-    """
-    if prior not in PRIORS:
-        raise UserError(f"Unknown prior '{prior}'; choose auto, standard or fitted.")
-    if prior == "fitted" and vae.prior is None:
-        raise UserError(
-            "This model has no fitted prior; use --prior standard, or store one with "
-            "`molvae export MODEL -o OUT --reference molecules.csv`."
-        )
-    if prior != "standard" and vae.prior is not None:
-        return vae.prior.sample(n, vae.device, generator)
-    return torch.randn(n, vae.latent_dim, generator=generator, device=vae.device)
-
-
-def fit_prior(vae: MolVAE, data: Any, kind: str = "gaussian", spread: float = 1.0) -> LatentPrior:
-    """Fit the sampling prior to ``data`` (molecules like the training set, held out from it).
-
-    Args:
-        vae: The model.
-        data: The reference molecules (anything :meth:`MolVAE.prepare` takes).
-        kind: ``gaussian``: a full-covariance Gaussian fitted to their latent means.
-            ``mixture``: their aggregate posterior, the mixture of each molecule's q(z|x)
-            (at most :data:`MAX_COMPONENTS` molecules; the Gaussian is fitted too).
-        spread: For a mixture, scale each posterior's standard deviations by this when
-            sampling (see :class:`~molvae.state.LatentPrior`).
-
-    Raises:
-        UserError: An unknown ``kind``, a ``spread`` that is not positive, or fewer usable
-            molecules than twice the latent size.
-    """
-    if kind not in PRIOR_KINDS:
-        raise UserError(f"Unknown prior kind '{kind}'; choose {' or '.join(PRIOR_KINDS)}.")
-    check_spread(spread)
-    ds, _ = vae.prepare(data)
-    if len(ds) < 2 * vae.latent_dim:
-        raise UserError(
-            f"Fitting a prior needs at least {2 * vae.latent_dim} usable molecules, got {len(ds)}."
-        )
-    mu, sigma = vae.encode_posterior(ds)  # (n, Z) each
-    cov = torch.cov(mu.double().T) + PRIOR_JITTER * torch.eye(vae.latent_dim, dtype=torch.float64)
-    gaussian = LatentPrior(mu.mean(dim=0), torch.linalg.cholesky(cov).float())
-    if kind == "gaussian":
-        return gaussian
-    keep = torch.randperm(len(mu), generator=torch.Generator().manual_seed(0))[:MAX_COMPONENTS]
-    return LatentPrior(gaussian.mean, gaussian.scale_tril, mu[keep], sigma[keep], spread)
 
 
 def ids_to_smiles(
@@ -231,7 +161,7 @@ def sample_molecules(
     prior: str = "auto",
     strict: bool = True,
     progress: bool = False,
-    consistent: bool = False,
+    consistent: bool | None = None,
 ) -> Sampled:
     """Sample ``n`` molecules from the prior, keeping only strict decodes when ``strict``
     (and only self-consistent ones, :func:`self_consistent`, when ``consistent``).
@@ -252,8 +182,12 @@ def sample_molecules(
         strict: Keep only strict decodes.
         progress: Show a progress bar.
         consistent: Keep only strict decodes that the model reconstructs: the odd molecules
-            a decoder makes off its data seldom are (implies ``strict``).
+            a decoder makes off its data seldom are (implies ``strict``; z is drawn with the
+            prior's ``consistent_spread``). ``None``: the model's default
+            (:func:`~molvae.prior.consistent_by_default`).
     """
+    if consistent is None:
+        consistent = consistent_by_default(vae)
     strict = strict or consistent
     generator = None if seed is None else torch.Generator(vae.device).manual_seed(seed)
     cpu_generator = None if seed is None else torch.Generator().manual_seed(seed)
@@ -270,7 +204,7 @@ def sample_molecules(
             if strict and not every_decode_kept:  # the keep rate so far, with 10 % to spare
                 rate = max(len(kept) / drawn if drawn else 1.0, 1 / MAX_DRAWS_PER_MOLECULE)
                 want = min(int(want / rate * 1.1) + 1, budget - drawn)
-            z = sample_latents(vae, want, prior=prior, generator=generator)  # (want, Z)
+            z = sample_latents(vae, want, prior, generator, consistent)  # (want, Z)
             cond = draw_conditions(vae, want, (), cpu_generator) if conditional else None
             texts = decode_texts(
                 vae.model,

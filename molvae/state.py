@@ -20,101 +20,10 @@ from molvae.config import DataConfig, ModelConfig, TrainConfig, from_dict, to_di
 from molvae.data.dataset import Standardiser
 from molvae.data.properties import PROPERTIES, compute_properties
 from molvae.data.tokens import Vocab
-from molvae.errors import UserError
 from molvae.model import VAE, build_vae
+from molvae.prior import LatentPrior
 from molvae.train.distributed import pick_device
 from molvae.version import library_versions
-
-
-def check_spread(spread: float) -> None:
-    """Raises ``UserError`` unless a mixture prior's ``spread`` is positive."""
-    if not spread > 0:
-        raise UserError(f"The prior's spread must be positive, got {spread}.")
-
-
-@dataclass
-class LatentPrior:
-    """The fitted latent prior (see :meth:`MolVAE.fit_prior`): a full-covariance Gaussian over
-    the latent space and, for a mixture prior, the posteriors it was fitted to.
-
-    A mixture prior samples z from the aggregate posterior of reference molecules: a random
-    molecule's q(z|x) = N(``components[i]``, ``component_scales[i]``²). The Gaussian is kept
-    beside it: guided sampling whitens the latent space with it either way.
-
-    Attributes:
-        mean: `latent_dim` mean.
-        scale_tril: `latent_dim x latent_dim` lower Cholesky factor of the covariance.
-        components: `K x latent_dim` posterior means of the mixture, or ``None`` (Gaussian).
-        component_scales: `K x latent_dim` posterior standard deviations, or ``None``.
-        spread: Each component's standard deviations are multiplied by this when sampling:
-            above 1 the samples stray further from the reference molecules (more novel and
-            unique, less like them).
-    """
-
-    mean: torch.Tensor
-    scale_tril: torch.Tensor
-    components: torch.Tensor | None = None
-    component_scales: torch.Tensor | None = None
-    spread: float = 1.0
-
-    def respread(self, spread: float) -> None:
-        """Sample a mixture with ``spread`` from now on.
-
-        Raises:
-            UserError: This prior is no mixture, or ``spread`` is not positive.
-        """
-        if self.components is None:
-            raise UserError(
-                "This model's prior is no mixture, so it has no spread; export one with "
-                "molvae export MODEL --reference FILE --prior mixture."
-            )
-        check_spread(spread)
-        self.spread = spread
-
-    @property
-    def kind(self) -> str:
-        """``mixture`` or ``gaussian``."""
-        return "gaussian" if self.components is None else "mixture"
-
-    def sample(
-        self, n: int, device: torch.device, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
-        """``n`` latent vectors: `n x latent_dim`, on ``device``."""
-        eps = torch.randn(n, self.mean.numel(), generator=generator, device=device)
-        if self.components is None:
-            mean = self.mean.to(device, torch.float32)
-            return mean + eps @ self.scale_tril.to(device, torch.float32).T  # (n, Z)
-        pick = torch.randint(len(self.components), (n,), generator=generator, device=device)
-        rows = pick.to(self.components.device)  # gather first: only n rows move or convert
-        means = self.components[rows].to(device, torch.float32)  # (n, Z)
-        scales = self.spread * self.component_scales[rows].to(device, torch.float32)  # (n, Z)
-        return means + eps * scales
-
-    def to_dict(self, half: bool = False) -> dict[str, torch.Tensor]:
-        """Plain tensors for a checkpoint (the mixture's in float16 with ``half``)."""
-        out = {
-            "mean": self.mean.detach().cpu().float(),
-            "scale_tril": self.scale_tril.detach().cpu().float(),
-        }
-        if self.components is not None:
-            dtype = torch.float16 if half else torch.float32
-            out["components"] = self.components.detach().cpu().to(dtype)
-            out["component_scales"] = self.component_scales.detach().cpu().to(dtype)
-            out["spread"] = torch.tensor(float(self.spread))
-        return out
-
-    @classmethod
-    def from_dict(cls, d: dict[str, torch.Tensor]) -> LatentPrior:
-        """The prior :meth:`to_dict` wrote (float32 again)."""
-        mix = d.get("components")
-        return cls(
-            d["mean"].float(),
-            d["scale_tril"].float(),
-            None if mix is None else mix.float(),
-            None if mix is None else d["component_scales"].float(),
-            float(d.get("spread", 1.0)),
-        )
-
 
 #: A conditional VAE keeps this many training rows of its condition, to draw conditions from.
 CONDITION_SAMPLE_SIZE = 5000
@@ -281,6 +190,14 @@ class ModelState:
             ckpt["anomaly_threshold"] = float(self.anomaly_threshold)
             ckpt["anomaly_quantile"] = self.anomaly_quantile
         return ckpt
+
+    @property
+    def latent_dim(self) -> int:
+        return self.model_config.latent_dim
+
+    def in_training_set(self, smiles: list[str]) -> np.ndarray:
+        """Which canonical SMILES were in this model's training set."""
+        return hashes.contains(self.train_hashes, smiles)
 
     def known_properties(self, smiles: Sequence[str]) -> np.ndarray:
         """Standardised values of the head's properties for ``smiles``: `n x n_props`, ``nan``

@@ -98,7 +98,7 @@ def test_mixture_prior_samples_the_reference_posteriors_and_is_saved(
     tiny_model, moses_smiles, tmp_path, monkeypatch
 ):
     from molvae import MolVAE, UserError
-    from molvae.sample import sample_latents
+    from molvae.prior import sample_latents
 
     monkeypatch.setattr(tiny_model, "prior", None)
     with pytest.raises(UserError, match="Unknown prior kind"):
@@ -115,8 +115,12 @@ def test_mixture_prior_samples_the_reference_posteriors_and_is_saved(
     order = torch.cdist(prior.components, mu, compute_mode="donot_use_mm_for_euclid_dist").argmin(1)
     assert torch.allclose(prior.components, mu[order], atol=1e-5)
     assert torch.allclose(prior.component_scales, sigma[order], atol=1e-5)
+
     # each draw is one component's mean plus its own sd times N(0, I) noise
-    z = sample_latents(tiny_model, 500, generator=torch.Generator().manual_seed(0))
+    def gen(seed: int) -> torch.Generator:
+        return torch.Generator().manual_seed(seed)
+
+    z = sample_latents(tiny_model, 500, generator=gen(0))
     gap = ((z[:, None] - mu[None]) / sigma[None]).pow(2).mean(-1).min(dim=1).values  # (500,)
     assert gap.median() < 1.5  # E[eps^2] = 1 from its own component; the nearest is closer
     monkeypatch.setattr(prior, "component_scales", torch.zeros_like(prior.component_scales))
@@ -137,4 +141,17 @@ def test_mixture_prior_samples_the_reference_posteriors_and_is_saved(
     assert ckpt["latent_prior"]["components"].dtype == torch.float16
     loaded = MolVAE.load(tmp_path / "m.pt")
     assert loaded.prior.kind == "mixture" and loaded.prior.spread == 1.5
+    assert loaded.prior.consistent_spread is None  # so it samples plainly by default
     assert len(loaded.sample(20, seed=0)) == len(a)
+    # A consistent spread is what self-consistent sampling draws with, and it is saved.
+    prior.spread, prior.consistent_spread = 1.0, 3.0
+    assert torch.equal(sample_latents(tiny_model, 500, generator=gen(0), consistent=False), z)
+    zc = sample_latents(tiny_model, 500, generator=gen(0), consistent=True)
+    means = (3 * z - zc) / 2  # zc - m = 3 (z - m)
+    assert torch.cdist(means, prior.components, compute_mode=exact).min(dim=1).values.max() < 1e-4
+    tiny_model.save(tmp_path / "c.pt")
+    assert MolVAE.load(tmp_path / "c.pt").prior.consistent_spread == 3.0
+    with pytest.raises(UserError, match="needs a mixture prior"):
+        tiny_model.fit_prior(moses_smiles[:300], consistent_spread=2.0)
+    with pytest.raises(UserError, match="spread must be positive"):
+        prior.respread(1.0, consistent=-1.0)

@@ -142,6 +142,9 @@ def test_sample_without_a_model_uses_the_bundled_one(tmp_path):
     assert result.exit_code == 0, result.output
     smiles = pd.read_csv(out, keep_default_na=False)["smiles"]
     assert sum(to_mol(s) is not None for s in smiles if s) >= 28
+    assert "self-consistent" in result.output  # the bundled model's default
+    plain = runner.invoke(app, ["sample", "-n", "10", "--seed", "0", "--no-consistent"])
+    assert plain.exit_code == 0 and "self-consistent" not in plain.output, plain.output
     consistent = ["sample", "-n", "10", "--seed", "0", "--consistent"]
     result = runner.invoke(app, consistent)
     assert result.exit_code == 0 and "self-consistent" in result.output, result.output
@@ -231,6 +234,20 @@ def test_score_needs_a_threshold_then_flags_out_of_domain_rows(trained, tmp_path
     assert exported_ckpt["state_dict"]["head.net.5.weight"].shape[0] == len(
         exported_ckpt["property_names"]
     )
+
+    assert "consistent_spread" not in exported_ckpt["latent_prior"]
+    # --consistent-spread on the model's own mixture prior: self-consistent sampling by default
+    consistent = tmp_path / "consistent.pt"
+    spread = ["--consistent-spread", "2"]
+    result = runner.invoke(app, ["export", str(slim), "-o", str(consistent), *spread])
+    assert result.exit_code == 0, result.output
+    assert torch.load(consistent, weights_only=True)["latent_prior"]["consistent_spread"] == 2.0
+    sampled = runner.invoke(app, ["sample", str(consistent), "-n", "2", "--seed", "0"])
+    assert "self-consistent" in sampled.output, sampled.output  # a 2-epoch model: "Only 0 of 2"
+    plain = runner.invoke(app, ["sample", str(consistent), "-n", "2", "--no-consistent"])
+    assert "self-consistent" not in plain.output and "2 sampled" in plain.output, plain.output
+    no_prior = runner.invoke(app, ["export", str(model), "-o", str(consistent), *spread])
+    assert isinstance(no_prior.exception, UserError) and "mixture prior" in str(no_prior.exception)
 
     out = tmp_path / "scores.csv"
     result = runner.invoke(

@@ -17,7 +17,8 @@ from molvae.cli.main import app
 from molvae.config import DataConfig, ModelConfig, load_preset
 from molvae.data.properties import compute_properties
 from molvae.errors import UserError
-from molvae.sample import decode_texts, sample_latents, texts_to_smiles
+from molvae.prior import sample_latents
+from molvae.sample import decode_texts, texts_to_smiles
 from molvae.train import checkpoint
 from molvae.train.run import with_condition
 from molvae.windows import resolve_windows

@@ -75,7 +75,7 @@ def test_evaluate_values_match_hand_computed_cases(tiny_model, tmp_path, monkeyp
     generated = ["CCO", "CCO", "c1ccccc1", None, "CCN", "CCCC", None, "CCN"]
     seen = {}
 
-    def fake_sample(vae, n, seed=None, prior="auto", strict=True, progress=False, consistent=False):
+    def fake_sample(vae, n, seed=None, prior="auto", strict=True, progress=False, consistent=None):
         seen.update(n=n, seed=seed, prior=prior, strict=strict, consistent=consistent)
         return Sampled(list(generated), drawn=10, strict=8)
 
@@ -92,7 +92,7 @@ def test_evaluate_values_match_hand_computed_cases(tiny_model, tmp_path, monkeyp
         progress=False,
         prior="standard",
     )
-    assert seen == {"n": 8, "seed": 5, "prior": "standard", "strict": True, "consistent": False}
+    assert seen == {"n": 8, "seed": 5, "prior": "standard", "strict": True, "consistent": None}
     assert result["valid"] == pytest.approx(6 / 8)
     assert result["strict"] == pytest.approx(8 / 10)  # the raw rate, as sample_molecules counted
     assert result["unique@1000"] == pytest.approx(4 / 6)  # CCO, c1ccccc1, CCN, CCCC

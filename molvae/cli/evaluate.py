@@ -40,8 +40,12 @@ def evaluate(
         bool, typer.Option(help="Sample strict (unrepaired) SELFIES, or valid SMILES, only.")
     ] = default_of(run_evaluation, "strict"),
     consistent: Annotated[
-        bool,
-        typer.Option(help="Sample only molecules the model reconstructs (sample --consistent)."),
+        bool | None,
+        typer.Option(
+            help="Sample only molecules the model reconstructs (sample --consistent; default: "
+            "as sample does).",
+            show_default=False,
+        ),
     ] = default_of(run_evaluation, "consistent"),
     n: Annotated[int, typer.Option("-n", help="Molecules to sample.")] = default_of(
         run_evaluation, "n"

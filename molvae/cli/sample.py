@@ -65,15 +65,18 @@ def sample(
     spread: Annotated[
         float | None,
         typer.Option(
-            help="A mixture prior's spread for this run (the model's own by default; above it: "
-            "more novel, less like the training chemistry)."
+            help="A mixture prior's spread for this run, plain or --consistent (the model's own "
+            "by default; above it: more novel, less like the training chemistry)."
         ),
     ] = None,
     consistent: Annotated[
-        bool,
+        bool | None,
         typer.Option(
             help="Keep only molecules the model reconstructs (their latent mean decodes back "
-            "to them): closer to the training chemistry, fewer novel (see BENCHMARKS.md)."
+            "to their tokens): closer to the training chemistry, ~3x slower (see "
+            "BENCHMARKS.md). Default: on when the model stores a spread for it, as the "
+            "bundled model does.",
+            show_default=False,
         ),
     ] = default_of(sample_molecules, "consistent"),
     guards: Annotated[
@@ -97,7 +100,8 @@ def sample(
             raise UserError(
                 "--spread needs a model with a fitted prior; export one with --prior mixture."
             )
-        vae.prior.respread(spread)
+        both = vae.prior.consistent_spread is not None  # --spread is this run's, either way
+        vae.prior.respread(spread, spread if both else None)
     if where or similar_to:
         if temperature is None:
             temperature = default_of(sample_where, "temperature")
@@ -135,7 +139,8 @@ def sample(
     smiles = sampled.smiles
     _write(pd.DataFrame({"smiles": [s or "" for s in smiles]}), output)
     nov = novelty(smiles, vae.in_training_set) if vae.train_hashes is not None else float("nan")
-    rate = f", self-consistent {sampled.consistent_rate:.3f}" if consistent else ""
+    checked = sampled.consistent is not None
+    rate = f", self-consistent {sampled.consistent_rate:.3f}" if checked else ""
     console.print(
         f"{len(smiles)} sampled{f' -> {output}' if output else ''}: "
         f"valid {fraction_valid(smiles):.3f}, strict (raw) {sampled.strict_rate:.3f} "
@@ -144,8 +149,8 @@ def sample(
     )
     if len(smiles) < n:
         keep = "invalid SMILES" if vae.data_config.tokens == "smiles" else "repaired SELFIES"
-        what = "self-consistent" if consistent else "strict"
-        fix = "drop --consistent" if consistent else f"use --no-strict to keep {keep} too"
+        what = "self-consistent" if checked else "strict"
+        fix = "use --no-consistent" if checked else f"use --no-strict to keep {keep} too"
         console.print(
             f"Only {len(smiles)} of {n} molecules were {what} after {sampled.drawn} decodes; "
             f"{fix}, or train the model longer."

@@ -1,0 +1,221 @@
+"""The latent priors a model samples from: N(0, I), or one fitted to real molecules and stored
+with the model (:class:`LatentPrior`: a Gaussian over their latent means, or their aggregate
+posterior), and the spreads it is sampled with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from molvae.errors import UserError
+
+if TYPE_CHECKING:
+    from molvae.api import MolVAE
+
+PRIORS = ("auto", "standard", "fitted")
+#: What :func:`fit_prior` fits: see there.
+PRIOR_KINDS = ("gaussian", "mixture")
+#: Most reference molecules a mixture prior keeps (each costs 2 x latent_dim numbers in the
+#: model file: 20,000 x 64 x 2 in float16 is 5.1 MB).
+MAX_COMPONENTS = 20_000
+#: Added to the fitted prior's covariance diagonal so its Cholesky factor exists even when
+#: some latent dimensions barely vary (collapsed dimensions).
+PRIOR_JITTER = 1e-4
+
+
+def check_spread(spread: float) -> None:
+    """Raises ``UserError`` unless a mixture prior's ``spread`` is positive."""
+    if not spread > 0:
+        raise UserError(f"The prior's spread must be positive, got {spread}.")
+
+
+@dataclass
+class LatentPrior:
+    """The fitted latent prior (see :meth:`MolVAE.fit_prior`): a full-covariance Gaussian over
+    the latent space and, for a mixture prior, the posteriors it was fitted to.
+
+    A mixture prior samples z from the aggregate posterior of reference molecules: a random
+    molecule's q(z|x) = N(``components[i]``, ``component_scales[i]``²). The Gaussian is kept
+    beside it: guided sampling whitens the latent space with it either way.
+
+    Attributes:
+        mean: `latent_dim` mean.
+        scale_tril: `latent_dim x latent_dim` lower Cholesky factor of the covariance.
+        components: `K x latent_dim` posterior means of the mixture, or ``None`` (Gaussian).
+        component_scales: `K x latent_dim` posterior standard deviations, or ``None``.
+        spread: Each component's standard deviations are multiplied by this when sampling:
+            above 1 the samples stray further from the reference molecules (more novel and
+            unique, less like them).
+        consistent_spread: The spread to sample with when only molecules the model
+            reconstructs are kept (``sample --consistent``; the filter throws away the odd
+            molecules that a wider spread brings, so it is wider than ``spread``). A model
+            whose prior has one samples that way by default; ``None``: it does not.
+    """
+
+    mean: torch.Tensor
+    scale_tril: torch.Tensor
+    components: torch.Tensor | None = None
+    component_scales: torch.Tensor | None = None
+    spread: float = 1.0
+    consistent_spread: float | None = None
+
+    def respread(self, spread: float, consistent: float | None = None) -> None:
+        """Sample a mixture with ``spread`` from now on (and, when ``consistent`` is given,
+        with that when only self-consistent molecules are kept).
+
+        Raises:
+            UserError: This prior is no mixture, or a spread is not positive.
+        """
+        if self.components is None:
+            raise UserError(
+                "This model's prior is no mixture, so it has no spread; export one with "
+                "molvae export MODEL --reference FILE --prior mixture."
+            )
+        check_spread(spread)
+        self.spread = spread
+        if consistent is not None:
+            check_spread(consistent)
+            self.consistent_spread = consistent
+
+    @property
+    def kind(self) -> str:
+        """``mixture`` or ``gaussian``."""
+        return "gaussian" if self.components is None else "mixture"
+
+    def sample(
+        self,
+        n: int,
+        device: torch.device,
+        generator: torch.Generator | None = None,
+        consistent: bool = False,
+    ) -> torch.Tensor:
+        """``n`` latent vectors: `n x latent_dim`, on ``device`` (a mixture's drawn with
+        ``consistent_spread`` when ``consistent`` and the prior has one, else ``spread``)."""
+        eps = torch.randn(n, self.mean.numel(), generator=generator, device=device)
+        if self.components is None:
+            mean = self.mean.to(device, torch.float32)
+            return mean + eps @ self.scale_tril.to(device, torch.float32).T  # (n, Z)
+        spread = self.spread
+        if consistent and self.consistent_spread is not None:
+            spread = self.consistent_spread
+        pick = torch.randint(len(self.components), (n,), generator=generator, device=device)
+        rows = pick.to(self.components.device)  # gather first: only n rows move or convert
+        means = self.components[rows].to(device, torch.float32)  # (n, Z)
+        scales = spread * self.component_scales[rows].to(device, torch.float32)  # (n, Z)
+        return means + eps * scales
+
+    def to_dict(self, half: bool = False) -> dict[str, torch.Tensor]:
+        """Plain tensors for a checkpoint (the mixture's in float16 with ``half``)."""
+        out = {
+            "mean": self.mean.detach().cpu().float(),
+            "scale_tril": self.scale_tril.detach().cpu().float(),
+        }
+        if self.components is not None:
+            dtype = torch.float16 if half else torch.float32
+            out["components"] = self.components.detach().cpu().to(dtype)
+            out["component_scales"] = self.component_scales.detach().cpu().to(dtype)
+            out["spread"] = torch.tensor(float(self.spread), dtype=torch.float64)
+            if self.consistent_spread is not None:
+                out["consistent_spread"] = torch.tensor(self.consistent_spread, dtype=torch.float64)
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, torch.Tensor]) -> LatentPrior:
+        """The prior :meth:`to_dict` wrote (float32 again)."""
+        mix = d.get("components")
+        consistent = d.get("consistent_spread")
+        return cls(
+            d["mean"].float(),
+            d["scale_tril"].float(),
+            None if mix is None else mix.float(),
+            None if mix is None else d["component_scales"].float(),
+            float(d.get("spread", 1.0)),
+            None if consistent is None else float(consistent),
+        )
+
+
+def consistent_by_default(vae: MolVAE) -> bool:
+    """Whether the model samples only molecules it reconstructs unless told otherwise: its
+    fitted prior stores a spread for that (:attr:`LatentPrior.consistent_spread`)."""
+    return vae.prior is not None and vae.prior.consistent_spread is not None
+
+
+def sample_latents(
+    vae: MolVAE,
+    n: int,
+    prior: str = "auto",
+    generator: torch.Generator | None = None,
+    consistent: bool = False,
+) -> torch.Tensor:
+    """``n`` latent vectors from the model's prior: `n x latent_dim`, on its device.
+
+    Args:
+        vae: The model.
+        n: How many.
+        prior: ``standard`` (N(0, I)), ``fitted`` (:func:`fit_prior`'s Gaussian) or ``auto``
+            (fitted when the model has one).
+        generator: Random generator on the model's device.
+        consistent: Draw for self-consistent sampling: a mixture's ``consistent_spread``.
+
+    Raises:
+        UserError: An unknown prior, or ``fitted`` for a model without one.
+    """
+    if prior not in PRIORS:
+        raise UserError(f"Unknown prior '{prior}'; choose auto, standard or fitted.")
+    if prior == "fitted" and vae.prior is None:
+        raise UserError(
+            "This model has no fitted prior; use --prior standard, or store one with "
+            "`molvae export MODEL -o OUT --reference molecules.csv`."
+        )
+    if prior != "standard" and vae.prior is not None:
+        return vae.prior.sample(n, vae.device, generator, consistent)
+    return torch.randn(n, vae.latent_dim, generator=generator, device=vae.device)
+
+
+def fit_prior(
+    vae: MolVAE,
+    data: Any,
+    kind: str = "gaussian",
+    spread: float = 1.0,
+    consistent_spread: float | None = None,
+) -> LatentPrior:
+    """Fit the sampling prior to ``data`` (molecules like the training set, held out from it).
+
+    Args:
+        vae: The model.
+        data: The reference molecules (anything :meth:`MolVAE.prepare` takes).
+        kind: ``gaussian``: a full-covariance Gaussian fitted to their latent means.
+            ``mixture``: their aggregate posterior, the mixture of each molecule's q(z|x)
+            (at most :data:`MAX_COMPONENTS` molecules; the Gaussian is fitted too).
+        spread: For a mixture, scale each posterior's standard deviations by this when
+            sampling (see :class:`LatentPrior`).
+        consistent_spread: For a mixture, the spread of self-consistent sampling, which the
+            model then does by default (``None``: it does not; see :class:`LatentPrior`).
+
+    Raises:
+        UserError: An unknown ``kind``, a spread that is not positive or given for a
+            Gaussian, or fewer usable molecules than twice the latent size.
+    """
+    if kind not in PRIOR_KINDS:
+        raise UserError(f"Unknown prior kind '{kind}'; choose {' or '.join(PRIOR_KINDS)}.")
+    check_spread(spread)
+    if consistent_spread is not None:
+        check_spread(consistent_spread)
+        if kind != "mixture":
+            raise UserError("A consistent spread needs a mixture prior; add --prior mixture.")
+    ds, _ = vae.prepare(data)
+    if len(ds) < 2 * vae.latent_dim:
+        raise UserError(
+            f"Fitting a prior needs at least {2 * vae.latent_dim} usable molecules, got {len(ds)}."
+        )
+    mu, sigma = vae.encode_posterior(ds)  # (n, Z) each
+    cov = torch.cov(mu.double().T) + PRIOR_JITTER * torch.eye(vae.latent_dim, dtype=torch.float64)
+    gaussian = LatentPrior(mu.mean(dim=0), torch.linalg.cholesky(cov).float())
+    if kind == "gaussian":
+        return gaussian
+    keep = torch.randperm(len(mu), generator=torch.Generator().manual_seed(0))[:MAX_COMPONENTS]
+    return LatentPrior(
+        gaussian.mean, gaussian.scale_tril, mu[keep], sigma[keep], spread, consistent_spread
+    )
