@@ -242,6 +242,8 @@ def test_score_needs_a_threshold_then_flags_out_of_domain_rows(trained, tmp_path
     result = runner.invoke(app, ["export", str(slim), "-o", str(consistent), *spread])
     assert result.exit_code == 0, result.output
     assert torch.load(consistent, weights_only=True)["latent_prior"]["consistent_spread"] == 2.0
+    info = " ".join(runner.invoke(app, ["info", str(consistent)]).output.split())
+    assert "spread 1; by default only self-consistent molecules, drawn at spread 2" in info, info
     sampled = runner.invoke(app, ["sample", str(consistent), "-n", "2", "--seed", "0"])
     assert "self-consistent" in sampled.output, sampled.output  # a 2-epoch model: "Only 0 of 2"
     plain = runner.invoke(app, ["sample", str(consistent), "-n", "2", "--no-consistent"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from molvae.anomaly import DEFAULT_QUANTILE
 from molvae.cli.common import ModelArg, load_model
 from molvae.config import to_dict
+from molvae.prior import LatentPrior
 from molvae.progress import console
 
 
@@ -23,6 +24,7 @@ def info(model: ModelArg = None) -> None:
     n_train = 0 if vae.train_hashes is None else len(vae.train_hashes)
     console.print(f"trained on: {vae.data_source or '?'} ({n_train} molecules)")
     console.print(f"versions:   {vae.versions}")
+    console.print(f"sampling:   {_sampling(vae.prior)}")
     if vae.anomaly_threshold is not None:
         quantile = vae.anomaly_quantile if vae.anomaly_quantile is not None else DEFAULT_QUANTILE
         console.print(
@@ -32,3 +34,19 @@ def info(model: ModelArg = None) -> None:
     if vae.history:
         last = vae.history[-1]
         console.print("last validation: " + ", ".join(f"{k}={v:.4g}" for k, v in last.items()))
+
+
+def _sampling(prior: LatentPrior | None) -> str:
+    """How the model samples by default: its prior, spreads and self-consistency."""
+    if prior is None:
+        return "z from N(0, I) (no fitted prior; molvae export --reference fits one)"
+    if prior.components is None:
+        return "z from a Gaussian fitted to reference latent means"
+    n = len(prior.components)
+    text = f"z from a mixture of {n} reference posteriors, spread {prior.spread:g}"
+    if prior.consistent_spread is not None:
+        text += (
+            f"; by default only self-consistent molecules, drawn at spread "
+            f"{prior.consistent_spread:g} (--no-consistent: all)"
+        )
+    return text
