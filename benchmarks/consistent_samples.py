@@ -35,6 +35,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000, help="Molecules scored per arm.")
     parser.add_argument("--spread", type=float, default=None, help="Mixture prior spread.")
     parser.add_argument("--mult", type=float, default=3.5, help="Draws per molecule wanted.")
+    parser.add_argument("--temperature", type=float, default=1.0, help="Token temperature.")
     parser.add_argument("--seed", type=int, default=0, help="Random seed.")
     parser.add_argument("--cache", default=None, help="Cache folder for reference statistics.")
     parser.add_argument("--threads", type=int, default=1, help="Torch threads (0: default).")
@@ -56,7 +57,8 @@ def main() -> None:
     ok = self_consistent(vae, drawn)
     kept = [s for s, good in zip(drawn, ok, strict=True) if good]
     arms = {"all": drawn[: args.n], "consistent": kept[: args.n]}
-    result = {"spread": vae.prior.spread, "drawn": len(drawn), "consistent_rate": sum(ok) / len(ok)}
+    result = {"spread": vae.prior.spread, "temperature": args.temperature, "drawn": len(drawn)}
+    result["consistent_rate"] = sum(ok) / len(ok)
     for name, smiles in arms.items():
         _common.log(f"scoring {name} ({len(smiles)} molecules)")
         scores = metrics.moses_metrics(smiles, ref, in_train, fcd)
