@@ -53,7 +53,8 @@ def main() -> None:
     ref = reference_stats(test.smiles, cfg, fcd)
     in_train = training_set(str(MOSES / "train.csv.gz"), cfg)
     _common.log(f"sampling {int(args.n * args.mult)} at spread {vae.prior.spread}")
-    drawn = sample_molecules(vae, int(args.n * args.mult), seed=args.seed, consistent=False).smiles
+    n_draws = int(args.n * args.mult)
+    drawn = sample_molecules(vae, n_draws, args.temperature, args.seed, consistent=False).smiles
     ok = self_consistent(vae, drawn)
     kept = [s for s, good in zip(drawn, ok, strict=True) if good]
     arms = {"all": drawn[: args.n], "consistent": kept[: args.n]}
