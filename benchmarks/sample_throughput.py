@@ -36,6 +36,7 @@ import torch
 import molvae
 from molvae import DataConfig, MolVAE, UserError, load_preset
 from molvae.metrics import fraction_unique, fraction_valid
+from molvae.prior import consistent_by_default
 from molvae.sample import DECODE_BATCH as BATCH
 from molvae.sample import ids_to_smiles
 
@@ -59,6 +60,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=500, help="Untimed molecules first.")
     parser.add_argument("--temperature", type=float, default=1.0, help="Sampling temperature.")
     parser.add_argument("--seed", type=int, default=0, help="Seed of z and the token draws.")
+    parser.add_argument(
+        "--consistent",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="Self-consistent sampling (default: the model's own default).",
+    )
     parser.add_argument("--threads", type=int, default=0, help="Torch threads (0: default).")
     parser.add_argument("--device", default="cpu", help="cpu, cuda[:N] or auto.")
     parser.add_argument(
@@ -134,11 +141,12 @@ def main(argv: list[str] | None = None) -> None:
     env = _common.environment()
     vae, source = find_model(args)
     _common.log(f"model: {source} ({vae!r})")
+    consistent = consistent_by_default(vae) if args.consistent is None else args.consistent
     if args.warmup:
-        vae.sample(args.warmup, temperature=args.temperature, seed=args.seed + 1)
+        vae.sample(args.warmup, args.temperature, args.seed + 1, consistent=consistent)
     _common.log(f"sampling {args.n} molecules")
     t0 = time.perf_counter()
-    smiles = vae.sample(args.n, temperature=args.temperature, seed=args.seed)
+    smiles = vae.sample(args.n, args.temperature, args.seed, consistent=consistent)
     seconds = time.perf_counter() - t0
     rate = args.n / seconds
     _common.log(f"{rate:.0f} molecules/s")
@@ -150,6 +158,7 @@ def main(argv: list[str] | None = None) -> None:
         "max_len": vae.max_len,
         "n": args.n,
         "temperature": args.temperature,
+        "consistent": consistent,
         "seconds": round(seconds, 3),
         "molecules_per_s": round(rate, 1),
         "target_molecules_per_s": TARGET,

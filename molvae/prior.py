@@ -61,23 +61,37 @@ class LatentPrior:
     spread: float = 1.0
     consistent_spread: float | None = None
 
-    def respread(self, spread: float, consistent: float | None = None) -> None:
-        """Sample a mixture with ``spread`` from now on (and, when ``consistent`` is given,
-        with that when only self-consistent molecules are kept).
+    def respread(self, spread: float) -> None:
+        """Sample a mixture with ``spread`` from now on, plain or self-consistently (a prior
+        with a ``consistent_spread`` keeps sampling self-consistently by default, at
+        ``spread``).
 
         Raises:
-            UserError: This prior is no mixture, or a spread is not positive.
+            UserError: This prior is no mixture, or ``spread`` is not positive.
         """
+        self._check_mixture()
+        check_spread(spread)
+        self.spread = spread
+        if self.consistent_spread is not None:
+            self.consistent_spread = spread
+
+    def make_consistent(self, spread: float) -> None:
+        """Sample only self-consistent molecules by default, drawn at ``spread``; the plain
+        spread stays as it is.
+
+        Raises:
+            UserError: This prior is no mixture, or ``spread`` is not positive.
+        """
+        self._check_mixture()
+        check_spread(spread)
+        self.consistent_spread = spread
+
+    def _check_mixture(self) -> None:
         if self.components is None:
             raise UserError(
                 "This model's prior is no mixture, so it has no spread; export one with "
                 "molvae export MODEL --reference FILE --prior mixture."
             )
-        check_spread(spread)
-        self.spread = spread
-        if consistent is not None:
-            check_spread(consistent)
-            self.consistent_spread = consistent
 
     @property
     def kind(self) -> str:

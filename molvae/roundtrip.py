@@ -10,6 +10,7 @@ import torch
 
 from molvae.cvae import encoder_condition
 from molvae.data.dataset import make_batch
+from molvae.data.grammar import SelfiesGrammar
 from molvae.data.tokens import Vocab
 
 if TYPE_CHECKING:
@@ -28,9 +29,9 @@ def self_consistent(vae: MolVAE, smiles: list[str | None]) -> list[bool]:
 
     Greedy decoding reproduces a token string exactly when, fed the string's own prefix, the
     decoder's most likely next token is the string's next token at every step. So one
-    teacher-forced pass checks it, with the tokens that greedy decoding never picks masked as
-    :meth:`~molvae.model.VAE.generate` masks them (a strict SELFIES's tokens are never ones
-    the grammar masks).
+    teacher-forced pass checks it, with the tokens greedy decoding never picks masked as
+    :meth:`~molvae.model.VAE.generate` masks them (its grammar masks with its length budget
+    too).
     """
     ds, _ = vae.prepare([s for s in smiles if s])
     if not len(ds.smiles):
@@ -43,18 +44,38 @@ def self_consistent(vae: MolVAE, smiles: list[str | None]) -> list[bool]:
     order = np.argsort(lengths.numpy(), kind="stable")  # similar lengths share a batch
     first = torch.from_numpy(vae.vocab.atom_mask(vae.data_config.tokens))
     same: set[str] = set()
-    for start in range(0, len(ds), BATCH):
-        idx = order[start : start + BATCH]
-        batch = make_batch(ids, lengths, idx, vae.device, props=props)
-        logits = model(batch, sample_z=False).logits  # (B, T, V)
-        logits[..., : Vocab.eos_id] = -torch.inf  # never <pad> or <bos>
-        logits[..., Vocab.unk_id] = -torch.inf
-        if model.grammar is None:  # a molecule starts with an atom
-            logits[:, 0, Vocab.eos_id] = -torch.inf
-            logits[:, 0, ~first.to(logits.device)] = -torch.inf
-        real = batch.ids != Vocab.pad_id  # (B, T)
-        ok = ((logits.argmax(dim=-1) == batch.ids) | ~real).all(dim=1)  # (B,)
-        ok &= batch.lengths <= vae.max_len
-        same.update(ds.smiles[i] for i, good in zip(idx, ok.tolist(), strict=True) if good)
-    model.train(was_training)
+    try:
+        for start in range(0, len(ds), BATCH):
+            idx = order[start : start + BATCH]
+            batch = make_batch(ids, lengths, idx, vae.device, props=props)
+            logits = model(batch, sample_z=False).logits  # (B, T, V)
+            logits[..., : Vocab.eos_id] = -torch.inf  # never <pad> or <bos>
+            logits[..., Vocab.unk_id] = -torch.inf
+            if model.grammar is None:  # a molecule starts with an atom
+                logits[:, 0, Vocab.eos_id] = -torch.inf
+                logits[:, 0, ~first.to(logits.device)] = -torch.inf
+            real = batch.ids != Vocab.pad_id  # (B, T)
+            ok = ((logits.argmax(dim=-1) == batch.ids) | ~real).all(dim=1)  # (B,)
+            ok &= batch.lengths <= vae.max_len
+            for i, row, good in zip(idx, batch.ids.tolist(), ok.tolist(), strict=True):
+                if good and _generable(model.grammar, row, vae.max_len):
+                    same.add(ds.smiles[i])
+    finally:
+        model.train(was_training)
     return [s in same for s in smiles]
+
+
+def _generable(grammar: SelfiesGrammar | None, row: list[int], max_len: int) -> bool:
+    """Whether :meth:`~molvae.model.VAE.generate`'s grammar masks, with its length budget,
+    allow each token of ``row`` up to its ``<eos>`` (teacher forcing always allows the
+    target, and derives without a budget)."""
+    if grammar is None:
+        return True
+    d = grammar.start(max_len - 1)
+    for tok in row:
+        if not grammar.allowed(d)[tok]:
+            return False
+        if tok == Vocab.eos_id:
+            return True
+        grammar.step(d, tok)
+    return True

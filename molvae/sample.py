@@ -184,10 +184,10 @@ def sample_molecules(
         consistent: Keep only strict decodes that the model reconstructs: the odd molecules
             a decoder makes off its data seldom are (implies ``strict``; z is drawn with the
             prior's ``consistent_spread``). ``None``: the model's default
-            (:func:`~molvae.prior.consistent_by_default`).
+            (:func:`~molvae.prior.consistent_by_default`) when ``strict``, else no.
     """
-    if consistent is None:
-        consistent = consistent_by_default(vae)
+    if consistent is None:  # every decode, repaired ones too, with --no-strict
+        consistent = strict and consistent_by_default(vae)
     strict = strict or consistent
     generator = None if seed is None else torch.Generator(vae.device).manual_seed(seed)
     cpu_generator = None if seed is None else torch.Generator().manual_seed(seed)

@@ -154,4 +154,6 @@ def test_mixture_prior_samples_the_reference_posteriors_and_is_saved(
     with pytest.raises(UserError, match="needs a mixture prior"):
         tiny_model.fit_prior(moses_smiles[:300], consistent_spread=2.0)
     with pytest.raises(UserError, match="spread must be positive"):
-        prior.respread(1.0, consistent=-1.0)
+        prior.make_consistent(-1.0)
+    prior.respread(2.5)  # plain and self-consistent sampling alike, from now on
+    assert prior.spread == prior.consistent_spread == 2.5

@@ -145,6 +145,8 @@ def test_sample_without_a_model_uses_the_bundled_one(tmp_path):
     assert "self-consistent" in result.output  # the bundled model's default
     plain = runner.invoke(app, ["sample", "-n", "10", "--seed", "0", "--no-consistent"])
     assert plain.exit_code == 0 and "self-consistent" not in plain.output, plain.output
+    raw = runner.invoke(app, ["sample", "-n", "10", "--seed", "0", "--no-strict"])
+    assert raw.exit_code == 0 and "self-consistent" not in raw.output, raw.output  # every decode
     consistent = ["sample", "-n", "10", "--seed", "0", "--consistent"]
     result = runner.invoke(app, consistent)
     assert result.exit_code == 0 and "self-consistent" in result.output, result.output

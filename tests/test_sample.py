@@ -97,3 +97,15 @@ def test_consistent_sampling_keeps_only_molecules_the_model_reconstructs(pretrai
     assert pretrained.prior.consistent_spread == 2.2  # so the bundled model samples this way
     assert sample.sample_molecules(pretrained, 5, seed=0).consistent is not None
     assert sample.sample_molecules(pretrained, 5, seed=0, consistent=False).consistent is None
+
+
+def test_the_check_applies_generates_grammar_masks_and_length_budget(pretrained):
+    grammar, vocab = pretrained.model.grammar, pretrained.vocab
+    ds, _ = pretrained.prepare(["CCO"])
+    ids, _ = ds.to_padded(vocab)
+    row = ids[0].tolist()  # [C][C][O] <eos>
+    assert roundtrip._generable(grammar, row, pretrained.max_len)
+    ring = vocab.stoi["[Ring1]"]
+    assert not roundtrip._generable(grammar, [ring, *row], pretrained.max_len)  # no atom yet
+    assert not roundtrip._generable(grammar, row, 3)  # two tokens' budget: [O] is masked
+    assert roundtrip._generable(grammar, row, 4)

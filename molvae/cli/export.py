@@ -45,7 +45,8 @@ def export(
             help="Mixture prior: sample only molecules the model reconstructs by default "
             "(sample --consistent), with this spread; wider than --spread, as the check drops "
             "the odd molecules a wider spread brings (2.2 on the bundled model). Without "
-            "--reference, set on the model's own mixture prior."
+            "--reference, set on the model's own mixture prior; with it, the new prior has "
+            "none unless given."
         ),
     ] = default_of(fit_prior, "consistent_spread"),
     add_property: Annotated[
@@ -83,7 +84,7 @@ def export(
             raise UserError(
                 "--consistent-spread needs a mixture prior; give --reference FILE --prior mixture."
             )
-        vae.prior.respread(vae.prior.spread, consistent_spread)
+        vae.prior.make_consistent(consistent_spread)
         console.print(f"self-consistent sampling by default, at spread {consistent_spread}")
     vae.save(output, half=half)
     console.print(f"Model -> {output} ({output.stat().st_size / 1e6:.1f} MB)")

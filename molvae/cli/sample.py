@@ -100,8 +100,7 @@ def sample(
             raise UserError(
                 "--spread needs a model with a fitted prior; export one with --prior mixture."
             )
-        both = vae.prior.consistent_spread is not None  # --spread is this run's, either way
-        vae.prior.respread(spread, spread if both else None)
+        vae.prior.respread(spread)
     if where or similar_to:
         if temperature is None:
             temperature = default_of(sample_where, "temperature")
