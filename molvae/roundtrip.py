@@ -10,7 +10,6 @@ import torch
 
 from molvae.cvae import encoder_condition
 from molvae.data.dataset import make_batch
-from molvae.data.grammar import SelfiesGrammar
 from molvae.data.tokens import Vocab
 
 if TYPE_CHECKING:
@@ -36,7 +35,7 @@ def self_consistent(vae: MolVAE, smiles: list[str | None]) -> list[bool]:
     ds, _ = vae.prepare([s for s in smiles if s])
     if not len(ds.smiles):
         return [False] * len(smiles)
-    model = vae.model
+    model, grammar = vae.model, vae.model.grammar
     was_training = model.training
     model.eval()
     ids, lengths = ds.to_padded(vae.vocab)
@@ -51,31 +50,16 @@ def self_consistent(vae: MolVAE, smiles: list[str | None]) -> list[bool]:
             logits = model(batch, sample_z=False).logits  # (B, T, V)
             logits[..., : Vocab.eos_id] = -torch.inf  # never <pad> or <bos>
             logits[..., Vocab.unk_id] = -torch.inf
-            if model.grammar is None:  # a molecule starts with an atom
+            if grammar is None:  # a molecule starts with an atom
                 logits[:, 0, Vocab.eos_id] = -torch.inf
                 logits[:, 0, ~first.to(logits.device)] = -torch.inf
             real = batch.ids != Vocab.pad_id  # (B, T)
             ok = ((logits.argmax(dim=-1) == batch.ids) | ~real).all(dim=1)  # (B,)
             ok &= batch.lengths <= vae.max_len
             for i, row, good in zip(idx, batch.ids.tolist(), ok.tolist(), strict=True):
-                if good and _generable(model.grammar, row, vae.max_len):
+                # teacher forcing always allows the target and derives without generate's budget
+                if good and (grammar is None or grammar.is_strict_path(row, vae.max_len - 1)):
                     same.add(ds.smiles[i])
     finally:
         model.train(was_training)
     return [s in same for s in smiles]
-
-
-def _generable(grammar: SelfiesGrammar | None, row: list[int], max_len: int) -> bool:
-    """Whether :meth:`~molvae.model.VAE.generate`'s grammar masks, with its length budget,
-    allow each token of ``row`` up to its ``<eos>`` (teacher forcing always allows the
-    target, and derives without a budget)."""
-    if grammar is None:
-        return True
-    d = grammar.start(max_len - 1)
-    for tok in row:
-        if not grammar.allowed(d)[tok]:
-            return False
-        if tok == Vocab.eos_id:
-            return True
-        grammar.step(d, tok)
-    return True

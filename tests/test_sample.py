@@ -104,8 +104,9 @@ def test_the_check_applies_generates_grammar_masks_and_length_budget(pretrained)
     ds, _ = pretrained.prepare(["CCO"])
     ids, _ = ds.to_padded(vocab)
     row = ids[0].tolist()  # [C][C][O] <eos>
-    assert roundtrip._generable(grammar, row, pretrained.max_len)
+    assert grammar.is_strict_path(row, pretrained.max_len - 1)
     ring = vocab.stoi["[Ring1]"]
-    assert not roundtrip._generable(grammar, [ring, *row], pretrained.max_len)  # no atom yet
-    assert not roundtrip._generable(grammar, row, 3)  # two tokens' budget: [O] is masked
-    assert roundtrip._generable(grammar, row, 4)
+    assert not grammar.is_strict_path([ring, *row], pretrained.max_len - 1)  # no atom yet
+    assert not grammar.is_strict_path(row, 2)  # two tokens' budget: [O] is masked
+    assert grammar.is_strict_path(row, 3)
+    assert roundtrip.self_consistent(pretrained, ["CC(C)Cc1ccc(C(C)C(=O)O)cc1"]) == [True]

@@ -275,9 +275,11 @@ class SelfiesGrammar(SelfiesRules):
             self._mask_rows.append(self._mask(key))
         return row
 
-    def is_strict_path(self, ids: Sequence[int]) -> bool:
-        """Whether every token of ``ids`` (up to ``<eos>``) is allowed where it stands."""
-        d = self.start()
+    def is_strict_path(self, ids: Sequence[int], budget: int | None = None) -> bool:
+        """Whether every token of ``ids`` (up to ``<eos>``) is allowed where it stands (with a
+        length ``budget`` as :meth:`~molvae.model.VAE.generate` derives: at most that many
+        tokens before ``<eos>``)."""
+        d = self.start() if budget is None else self.start(budget)
         for tok in ids:
             if not self.allowed(d)[tok]:
                 return False
