@@ -48,11 +48,8 @@ def self_consistent(vae: MolVAE, smiles: list[str | None]) -> list[bool]:
             idx = order[start : start + BATCH]
             batch = make_batch(ids, lengths, idx, vae.device, props=props)
             logits = model(batch, sample_z=False).logits  # (B, T, V)
-            logits[..., : Vocab.eos_id] = -torch.inf  # never <pad> or <bos>
-            logits[..., Vocab.unk_id] = -torch.inf
-            if grammar is None:  # a molecule starts with an atom
-                logits[:, 0, Vocab.eos_id] = -torch.inf
-                logits[:, 0, ~first.to(logits.device)] = -torch.inf
+            model.mask_unpicked(logits[:, 0], True, first)  # as generate masks each step
+            model.mask_unpicked(logits[:, 1:], False)
             real = batch.ids != Vocab.pad_id  # (B, T)
             ok = ((logits.argmax(dim=-1) == batch.ids) | ~real).all(dim=1)  # (B,)
             ok &= batch.lengths <= vae.max_len

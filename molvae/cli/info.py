@@ -40,7 +40,7 @@ def _sampling(prior: LatentPrior | None) -> str:
     """How the model samples by default: its prior, spreads and self-consistency."""
     if prior is None:
         return "z from N(0, I) (no fitted prior; molvae export --reference fits one)"
-    if prior.components is None:
+    if prior.kind == "gaussian":
         return "z from a Gaussian fitted to reference latent means"
     n = len(prior.components)
     text = f"z from a mixture of {n} reference posteriors, spread {prior.spread:g}"

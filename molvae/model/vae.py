@@ -203,6 +203,20 @@ class VAE(nn.Module):
             cond=cond,
         )
 
+    def mask_unpicked(
+        self, logits: torch.Tensor, first_step: bool, first_tokens: torch.Tensor | None = None
+    ) -> None:
+        """Set to ``-inf``, in place, the `... x vocab` logits of one step's tokens that
+        :meth:`generate` never picks: ``<pad>``, ``<bos>`` and ``<unk>``; without a grammar, at
+        the first step, also ``<eos>`` (at least one real token) and tokens outside
+        ``first_tokens``. A grammar's own masks come from the derivation, where it is known."""
+        logits[..., : Vocab.eos_id] = -torch.inf  # never <pad> or <bos>
+        logits[..., Vocab.unk_id] = -torch.inf
+        if self.grammar is None and first_step:
+            logits[..., Vocab.eos_id] = -torch.inf
+            if first_tokens is not None:
+                logits[..., ~first_tokens.to(logits.device)] = -torch.inf
+
     @torch.no_grad()
     def generate(
         self,
@@ -250,14 +264,9 @@ class VAE(nn.Module):
                 mask_rows = torch.tensor([grammar.mask_id(d) for d in derivations])
                 allowed = grammar.mask_table()[mask_rows].to(z.device)  # (b, V)
             logits, h = dec.fast_step(tok, cache, h, state)  # (b, V)
-            logits[:, : Vocab.eos_id] = -torch.inf  # never <pad> or <bos>
-            logits[:, Vocab.unk_id] = -torch.inf
+            self.mask_unpicked(logits, t == 0, first_tokens)
             if allowed is not None:
                 logits = logits.masked_fill(~allowed, -torch.inf)
-            elif t == 0:
-                logits[:, Vocab.eos_id] = -torch.inf  # at least one real token
-                if first_tokens is not None:
-                    logits[:, ~first_tokens.to(logits.device)] = -torch.inf
             if greedy:
                 tok = logits.argmax(dim=-1)
             else:  # Gumbel-max: a sample from softmax(logits / temperature), without softmax
