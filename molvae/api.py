@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from molvae import anomaly, cvae, heads, latent, tabular
+from molvae import anomaly, cvae, heads, latent, refit, tabular
 from molvae.conditional import MIN_SIMILARITY, resolve_method, sample_where
 from molvae.data.dataset import MolDataset
 from molvae.errors import UserError
@@ -214,9 +214,7 @@ class MolVAE(ModelState):
 
     def _generator(self, seed: int | None) -> torch.Generator | None:
         """A seeded generator on the model's device (CUDA sampling needs a CUDA generator)."""
-        if seed is None:
-            return None
-        return torch.Generator(device=self.device).manual_seed(seed)
+        return None if seed is None else torch.Generator(device=self.device).manual_seed(seed)
 
     def reconstruct(self, smiles: list[str]) -> list[str | None]:
         """Greedy decode of each molecule's posterior mean (a conditional VAE's with the
@@ -275,6 +273,10 @@ class MolVAE(ModelState):
     def add_property(self, name: str, data: Any, ridge: float = 1e-3) -> dict[str, float]:
         """Predict ``name`` too, without retraining: see :func:`molvae.heads.add_property`."""
         return heads.add_property(self, name, data, ridge=ridge)
+
+    def refit_head(self, data: Any, **options: Any) -> dict:
+        """Retrain the property head on frozen latents: see :func:`molvae.refit.refit_head`."""
+        return refit.refit_head(self, data, **{"progress": False, **options})
 
     # -- properties ----------------------------------------------------------------------------
 
