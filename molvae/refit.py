@@ -134,6 +134,7 @@ def fit_head(
     scores = {"before": _r2(vae, old, held_x, held_y), "after": _r2(vae, head, held_x, held_y)}
     vae.model.head = head.to(vae.device)
     vae.model_config = dataclasses.replace(vae.model_config, prop_hidden=width)
+    vae.head_fit = {"molecules": float(n), **{f"r2_{k}": v for k, v in scores["after"].items()}}
     return scores
 
 

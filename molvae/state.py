@@ -82,6 +82,8 @@ class ModelState:
         anomaly_quantile: The reference quantile that threshold came from, or ``None``.
         conditions: A conditional VAE's training values of its condition, or ``None``.
         history: Validation metrics per epoch.
+        head_fit: Set when the property head was refitted on frozen latents
+            (:mod:`molvae.refit`): its ``molecules`` and held-out ``r2_<prop>``; else ``None``.
         versions: Library versions that trained it (``None``: the ones running now).
         data_source: Where its training data came from.
         device: Where it runs (``None``: where its weights are).
@@ -102,6 +104,7 @@ class ModelState:
     anomaly_quantile: float | None = None
     conditions: ConditionSample | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    head_fit: dict[str, float] | None = None
     versions: dict[str, str] | None = None
     data_source: str = ""
     device: torch.device | None = None
@@ -150,6 +153,7 @@ class ModelState:
             anomaly_quantile=ckpt.get("anomaly_quantile"),
             conditions=ConditionSample(**conditions) if conditions else None,
             history=list(ckpt.get("history", [])),
+            head_fit=ckpt.get("head_fit"),
             versions=ckpt.get("versions"),
             data_source=ckpt.get("data_source", ""),
             device=torch_device,
@@ -181,6 +185,8 @@ class ModelState:
             "versions": self.versions or library_versions(),
             "data_source": self.data_source,
         }
+        if self.head_fit is not None:
+            ckpt["head_fit"] = dict(self.head_fit)
         if self.prior is not None:
             ckpt["latent_prior"] = self.prior.to_dict(half)
         if self.conditions is not None:

@@ -45,6 +45,10 @@ def test_a_refitted_head_predicts_better_and_leaves_the_rest_alone(
     vae.save(tmp_path / "m.pt")
     loaded = MolVAE.load(tmp_path / "m.pt", device="cpu")
     assert loaded.model_config.prop_hidden == 48
+    assert loaded.head_fit == pytest.approx(
+        {"molecules": 1600, "r2_logp": r2["after"]["logp"], "r2_qed": r2["after"]["qed"]}
+    )
+    assert tiny_model.head_fit is None  # a trained model's head was not refitted
     np.testing.assert_allclose(
         loaded.predict(smiles[:30])[["logp", "qed"]],
         vae.predict(smiles[:30])[["logp", "qed"]],
@@ -98,6 +102,9 @@ def test_export_refits_the_head(tiny_model, tmp_path):
     for k, v in ckpt["state_dict"].items():
         if not k.startswith("head."):
             torch.testing.assert_close(v, before[k], rtol=0, atol=0)
+
+    described = " ".join(runner.invoke(app, ["info", str(out)]).output.split())
+    assert "property head: refitted after training on 1000 molecules, 24 units" in described
 
     lone = runner.invoke(app, ["export", str(model), "-o", str(out), "--head-hidden", "24"])
     assert isinstance(lone.exception, UserError) and "--refit-head" in str(lone.exception)

@@ -34,6 +34,14 @@ def info(model: ModelArg = None) -> None:
     if vae.history:
         last = vae.history[-1]
         console.print("last validation: " + ", ".join(f"{k}={v:.4g}" for k, v in last.items()))
+    if vae.head_fit:
+        fit = dict(vae.head_fit)
+        r2 = ", ".join(f"{k[3:]} {v:.3f}" for k, v in fit.items() if k.startswith("r2_"))
+        console.print(
+            f"property head: refitted after training on {int(fit['molecules'])} molecules, "
+            f"{vae.model_config.prop_hidden} units; held-out R² {r2} (the validation above "
+            "is the trained head's)"
+        )
 
 
 def _sampling(prior: LatentPrior | None) -> str:
