@@ -120,6 +120,12 @@ def test_an_unknown_condition_is_one_sentence():
     )
 
 
+def test_a_cvae_head_is_not_refitted(tiny_cvae, moses_smiles):
+    with pytest.raises(UserError, match="conditional model decodes with its head") as err:
+        tiny_cvae.refit_head(moses_smiles[:100])
+    assert one_sentence(str(err.value))
+
+
 def test_a_cvae_checkpoint_round_trips_with_weights_only(tiny_cvae, tmp_path):
     path = tmp_path / "cvae.pt"
     tiny_cvae.save(path)

@@ -1,6 +1,7 @@
 import copy
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -34,6 +35,7 @@ def test_a_refitted_head_predicts_better_and_leaves_the_rest_alone(
     # the same (poor) latents better on the held-out 160.
     assert r2["after"]["logp"] > r2["before"]["logp"] + 0.05, r2
     assert r2["after"]["qed"] > r2["before"]["qed"], r2
+    assert r2["kept"] == "new"
     assert vae.model_config.prop_hidden == 48
     assert vae.model.head.net[0].out_features == 48
     for k, v in _frozen(vae).items():
@@ -46,7 +48,7 @@ def test_a_refitted_head_predicts_better_and_leaves_the_rest_alone(
     loaded = MolVAE.load(tmp_path / "m.pt", device="cpu")
     assert loaded.model_config.prop_hidden == 48
     assert loaded.head_fit == pytest.approx(
-        {"molecules": 1600, "r2_logp": r2["after"]["logp"], "r2_qed": r2["after"]["qed"]}
+        {"molecules": 1440, "r2_logp": r2["after"]["logp"], "r2_qed": r2["after"]["qed"]}
     )
     assert tiny_model.head_fit is None  # a trained model's head was not refitted
     np.testing.assert_allclose(
@@ -63,26 +65,35 @@ def test_the_new_head_learns_a_nonlinear_map_of_the_latents(tiny_model):
     logp = 2.0 + mu[:, 0] * mu[:, 1] + 0.5 * mu[:, 4]
     qed = 0.7 + 0.1 * torch.tanh(mu[:, 2] * mu[:, 3])
     values = torch.stack([logp, qed], dim=1).double().numpy()
+    values[::2, 1] = np.nan  # half the QED values unknown: left out, not pulled to the mean
     r2 = fit_head(vae, mu, values, hidden=64, epochs=30, progress=False, batch_size=128)
     assert r2["after"]["logp"] > 0.9 and r2["after"]["qed"] > 0.85, r2
+    assert r2["kept"] == "new"
     assert r2["before"]["logp"] < 0.2, r2  # the trained head knows nothing of this map
     pred = vae.standardiser.inverse(vae.model.head(mu[:5]).detach().numpy())
     np.testing.assert_allclose(pred[:, 0], values[:5, 0], atol=0.3)
 
-
-def test_unknown_values_are_left_out_of_the_fit(tiny_model, moses_smiles):
-    vae = copy.deepcopy(tiny_model)
-    ds, _ = tabular.prepare(vae, moses_smiles[400:1400], properties=vae.property_names)
-    values = ds.properties.copy()
-    values[::2, 1] = np.nan  # half the molecules have no QED
-    r2 = fit_head(vae, vae.encode_dataset(ds), values, epochs=3, progress=False)
-    assert np.isfinite(r2["after"]["qed"]) and np.isfinite(r2["after"]["logp"])
-    assert np.isfinite(vae.predict("c1ccccc1O").to_numpy()[0, 1:].astype(float)).all()
+    # A 2-unit head cannot read the map as well: the 64-unit one stays, untouched.
+    good = copy.deepcopy(vae.model.head.state_dict())
+    worse = fit_head(vae, mu, values, hidden=2, epochs=1, progress=False)
+    assert worse["kept"] == "old" and vae.model_config.prop_hidden == 64, worse
+    for k, v in vae.model.head.state_dict().items():
+        torch.testing.assert_close(v, good[k], rtol=0, atol=0)
 
 
 def test_refit_errors_are_one_clear_sentence(tiny_model, tiny_smiles_model, moses_smiles):
-    with pytest.raises(UserError, match="Only 10 molecules are usable"):
-        copy.deepcopy(tiny_model).refit_head(moses_smiles[:10])
+    vae = copy.deepcopy(tiny_model)
+    with pytest.raises(UserError, match="Only 10 molecules have a value of 'logp'"):
+        vae.refit_head(moses_smiles[:10])
+    with pytest.raises(UserError, match="number of epochs must be at least 1"):
+        vae.refit_head(moses_smiles[:100], epochs=0)
+    smiles = moses_smiles[400:600]
+    vae.add_property("potency", pd.DataFrame({"smiles": smiles, "potency": range(200)}))
+    with pytest.raises(UserError, match="predicts 'potency', which the refit molecules lack"):
+        vae.refit_head(smiles)
+    sparse = pd.DataFrame({"smiles": smiles, "potency": [1.0] * 10 + [None] * 190})
+    with pytest.raises(UserError, match="Only 10 molecules have a value of 'potency'"):
+        vae.refit_head(sparse)
     with pytest.raises(UserError, match="no property head to refit"):
         tiny_smiles_model.refit_head(moses_smiles[:100])
 
@@ -104,7 +115,7 @@ def test_export_refits_the_head(tiny_model, tmp_path):
             torch.testing.assert_close(v, before[k], rtol=0, atol=0)
 
     described = " ".join(runner.invoke(app, ["info", str(out)]).output.split())
-    assert "property head: refitted after training on 1000 molecules, 24 units" in described
+    assert "property head: refitted after training, on 900 molecules; 24 units" in described
 
     lone = runner.invoke(app, ["export", str(model), "-o", str(out), "--head-hidden", "24"])
     assert isinstance(lone.exception, UserError) and "--refit-head" in str(lone.exception)

@@ -66,7 +66,9 @@ def export(
     ] = None,
     head_hidden: Annotated[
         int | None,
-        typer.Option(help="With --refit-head: hidden units per layer (default: the model's)."),
+        typer.Option(
+            min=1, help="With --refit-head: hidden units per layer (default: the model's)."
+        ),
     ] = None,
     quantile: Annotated[float, typer.Option(help="Reference quantile used as threshold.")] = (
         DEFAULT_QUANTILE
@@ -77,6 +79,8 @@ def export(
     vae = load_model(model)
     if head_hidden is not None and refit_head is None:
         raise UserError("--head-hidden sets the refitted head's width; give --refit-head too.")
+    if add_property and reference is None:
+        raise UserError("--add-property fits on the reference molecules; give --reference too.")
     if refit_head is not None:
         r2 = vae.refit_head(refit_head, hidden=head_hidden, progress=True)
         for name in vae.property_names:
@@ -84,8 +88,11 @@ def export(
                 f"refitted head, held-out R² {name}: {r2['before'][name]:.3f} -> "
                 f"{r2['after'][name]:.3f}"
             )
-    if add_property and reference is None:
-        raise UserError("--add-property fits on the reference molecules; give --reference too.")
+        if r2["kept"] == "old":
+            console.print(
+                "kept the model's own head: the refitted one predicted the held-out molecules "
+                "worse (refit on more molecules)"
+            )
     for name in add_property or []:
         fit = vae.add_property(name, reference)
         console.print(

@@ -38,9 +38,9 @@ def info(model: ModelArg = None) -> None:
         fit = dict(vae.head_fit)
         r2 = ", ".join(f"{k[3:]} {v:.3f}" for k, v in fit.items() if k.startswith("r2_"))
         console.print(
-            f"property head: refitted after training on {int(fit['molecules'])} molecules, "
-            f"{vae.model_config.prop_hidden} units; held-out R² {r2} (the validation above "
-            "is the trained head's)"
+            f"property head: refitted after training, on {int(fit['molecules'])} molecules; "
+            f"{vae.model_config.prop_hidden} units; held-out R² {r2}"
+            + (" (the validation above is the trained head's)" if vae.history else "")
         )
 
 

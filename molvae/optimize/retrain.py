@@ -80,6 +80,7 @@ def finetune(
         )
         losses.append(stats["loss"])
     net.eval()
+    vae.head_fit = None  # a refitted head's held-out R² no longer describes the moved model
     return float(np.mean(losses[-10:]))
 
 
