@@ -18,7 +18,6 @@ import dataclasses
 
 import _common
 import numpy as np
-import torch
 
 from molvae import MolVAE, metrics
 from molvae.data.load import load_dataset
@@ -52,8 +51,7 @@ def main() -> None:
         rng = np.random.default_rng(args.seed)
         sub = test.subset(np.sort(rng.permutation(len(test))[: args.n]))
         _common.log(f"{path}: encoding {len(sub)}")
-        with torch.no_grad():
-            pred = vae.standardiser.inverse(vae.model.head(vae.encode_dataset(sub)).numpy())
+        pred = vae.head_values(vae.encode_dataset(sub))
         scores = metrics.property_accuracy(pred, sub.properties, names)
         result["models"][path] = {"prop_hidden": vae.model_config.prop_hidden, **scores}
     _common.emit({"benchmark": "property_head", **result, "environment": _common.environment()})

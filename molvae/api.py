@@ -280,15 +280,12 @@ class MolVAE(ModelState):
 
     # -- properties ----------------------------------------------------------------------------
 
-    @torch.no_grad()
     def predict(self, smiles: str | list[str]) -> pd.DataFrame:
         """Property-head predictions (in the properties' own units), one row per molecule."""
         if not self.property_names:
             raise UserError("This model was trained without properties; retrain with --properties.")
         smiles = [smiles] if isinstance(smiles, str) else list(smiles)
-        mu = self.encode(smiles).to(self.device)
-        pred = self.standardiser.inverse(self.model.head(mu).cpu().numpy())
-        frame = pd.DataFrame(pred, columns=self.property_names)
+        frame = pd.DataFrame(self.head_values(self.encode(smiles)), columns=self.property_names)
         frame.insert(0, "smiles", smiles)
         return frame
 

@@ -179,7 +179,7 @@ def evaluate(
     )
     result["active_units"] = metrics.active_units(mu)
     if computed and model.model.head is not None:
-        pred = model.standardiser.inverse(model.model.head(mu.to(model.device)).cpu().numpy())
+        pred = model.head_values(mu)
         cols = [model.property_names.index(name) for name in computed]
         result.update(metrics.property_accuracy(pred[:, cols], sub.properties, computed))
     return result

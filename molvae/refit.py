@@ -71,7 +71,7 @@ def refit_head(
             "A conditional model decodes with its head's predictions, so refitting the head "
             "would change its molecules; retrain it instead."
         )
-    _check_columns(vae.property_names, data)
+    data = _with_columns(vae.property_names, data)
     ds, _ = tabular.prepare(vae, data, properties=vae.property_names, progress=progress)
     for name, known in zip(vae.property_names, np.isfinite(ds.properties).sum(0), strict=True):
         if known < MIN_MOLECULES:
@@ -82,22 +82,22 @@ def refit_head(
     return fit_head(vae, vae.encode_dataset(ds), ds.properties, hidden, epochs, seed, progress)
 
 
-def _check_columns(names: list[str], data: Any) -> None:
-    """Raise if a property the head predicts is neither RDKit-computed nor a column of ``data``."""
+def _with_columns(names: list[str], data: Any) -> Any:
+    """``data`` (a table file read once into a DataFrame when its columns are needed); raises if
+    a property the head predicts is neither RDKit-computed nor one of its columns."""
     wanted = [name for name in names if name.lower() not in PROPERTIES]
     if not wanted:
-        return
-    columns: Any = []
-    if isinstance(data, pd.DataFrame):
-        columns = data.columns
-    elif isinstance(data, str | os.PathLike):
-        columns = read_table(data).frame.columns
+        return data
+    if isinstance(data, str | os.PathLike):
+        data = read_table(data).frame
+    columns = data.columns if isinstance(data, pd.DataFrame) else []
     for name in wanted:
         if find_column(columns, name) is None:
             raise UserError(
                 f"The head predicts '{name}', which the refit molecules lack; give a table "
                 f"with a '{name}' column."
             )
+    return data
 
 
 def fit_head(
@@ -187,9 +187,8 @@ def _train(head, x, y, known, train, val, epochs, batch_size, seed, progress) ->
     return head.eval()
 
 
-@torch.no_grad()
 def _r2(vae: MolVAE, head: torch.nn.Module, mu: torch.Tensor, values: np.ndarray) -> dict:
     """R² per property of ``head``'s predictions for ``mu`` against ``values`` (nan ignored)."""
-    pred = vae.standardiser.inverse(head.eval()(mu).numpy())
+    pred = vae.head_values(mu, head.eval())
     acc = metrics.property_accuracy(pred, values, vae.property_names)
     return {name: acc.get(f"r2_{name}", float("nan")) for name in vae.property_names}

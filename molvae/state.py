@@ -205,6 +205,14 @@ class ModelState:
         """Which canonical SMILES were in this model's training set."""
         return hashes.contains(self.train_hashes, smiles)
 
+    @torch.no_grad()
+    def head_values(self, mu: torch.Tensor, head: torch.nn.Module | None = None) -> np.ndarray:
+        """What the property head (or another ``head`` on this model's latents) predicts for
+        latent means ``mu``: `n x n_props`, in the properties' own units."""
+        head = self.model.head if head is None else head
+        device = next(head.parameters()).device
+        return self.standardiser.inverse(head(mu.to(device)).cpu().numpy())
+
     def known_properties(self, smiles: Sequence[str]) -> np.ndarray:
         """Standardised values of the head's properties for ``smiles``: `n x n_props`, ``nan``
         where RDKit does not compute one (e.g. a column of the training file) or fails."""
