@@ -196,17 +196,16 @@ class OptimizeConfig:
         trust_region: TuRBO-style trust region around the best point; else the global box.
         max_gp_points, gp_maxiter: The GP's most points and its fits' optimiser iterations.
         raw_samples, num_restarts: Random starts and gradient restarts of the acquisition.
-        max_heavy_atoms: Constraint: molecules larger than this are not evaluated.
-        min_qed, max_sa: Constraints: least QED, most SA (guards: QED >= 0.3, SA <= 4.5).
-        similar_to, min_similarity: Constraint: Tanimoto (Morgan r=2) to this SMILES, least.
-        pains: Constraint: reject molecules with a PAINS alert.
+        max_heavy_atoms, min_qed, max_sa: Constraints: most heavy atoms, least QED, most SA.
+        similar_to, min_similarity, pains: Constraints: least Tanimoto to a SMILES; no PAINS.
         guards: Reject what no chemist would make (see ``optimize/guards.py``).
         library: SMILES file of real molecules for bo, screen (``None``: the training sample).
         strict: Turn away candidates whose SELFIES was repaired (off: bundled model's rate ~0.15).
         edits: GA edits of the best molecules that bo also ranks, per batch slot (0: none).
+        head_prior: The property head as the GP's prior mean, where it predicts the objective.
         top_k: Molecules listed in ``top.csv`` and the report.
-        retrain_every: Fine-tune the VAE on rank-weighted results every N calls (Tripp 2020).
-        retrain_steps: Optimiser steps of each fine-tuning.
+        retrain_every, retrain_steps: Fine-tune the VAE on rank-weighted results every N calls
+            (Tripp 2020), with this many optimiser steps.
         seed: Seed of every random choice.
     """
 
@@ -229,6 +228,7 @@ class OptimizeConfig:
     library: str | None = None
     strict: bool = False
     edits: int = 3
+    head_prior: bool = True
     top_k: int = 20
     retrain_every: int = 0
     retrain_steps: int = 100

@@ -137,3 +137,54 @@ def test_bo_runs_record_library_edit_and_decoded_sources(pretrained, tmp_path, e
     assert (sources["edit"] > 0) == (edits > 0)
     train = set(Library(pretrained.train_sample, "").smiles)
     assert set(journal.loc[journal["source"] == "library", "smiles"]) <= train
+
+
+def test_mutations_write_the_molecules_own_tokens_half_the_time():
+    rng = np.random.default_rng(0)
+    written = Counter()
+    for _ in range(400):
+        child = mutate(["[C]", "[C]", "[C]"], ["[N]"], rng)
+        written.update(t for t in child if t != "[C]")
+        written["own"] += len(child) == 4 and "[N]" not in child  # an inserted [C]
+    # Inserts and replacements write [N] from the alphabet or [C] from the molecule itself.
+    assert written["[N]"] > 50 and written["own"] > 30
+
+
+def test_source_shares_follow_each_sources_hits():
+    starts = ["start"] * 10
+    values = np.arange(10.0)
+    # No hits yet: one slot each, the rest shared evenly.
+    assert methods.source_quotas(starts, values, ["bo", "library", "edit"], 10) == {
+        "bo": 4,
+        "library": 3,
+        "edit": 3,
+    }
+    # Edits entered the best ten six times, the library never: edits get most of the batch.
+    sources = starts + ["library"] * 5 + ["edit"] * 6 + ["bo"]
+    record = np.concatenate([values, [-1.0] * 5, 10.0 + np.arange(6), [np.nan]])
+    shares = methods.source_quotas(sources, record, ["bo", "library", "edit"], 10)
+    assert shares == {"bo": 2, "library": 2, "edit": 6}  # 1 each, then 7 shared 1 : 1 : 7
+    assert methods.source_quotas(sources, record, ["bo", "library", "edit"], 3) is None
+
+
+def test_bo_batches_hold_each_source_to_its_share():
+    def acq(x):  # b x q x d -> b: each point the nearer (1, 1) the better
+        return -((x - 1.0) ** 2).sum(dim=-1).sum(dim=-1)
+
+    box = DataBox([0.0, 0.0], [1.0, 1.0])
+    library = Library(["c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "CCN", "CCCN"], "test")
+    library._latents = torch.tensor(
+        [[0.9, 0.95], [0.95, 0.9], [0.92, 0.92], [0.91, 0.93]], dtype=torch.float64
+    )
+    decoded = torch.tensor([[0.0, 0.0], [0.1, 0.0], [0.2, 0.1], [0.3, 0.2]])
+    batch = Batch(["CCO", "CCC", "CCCC", "CCCCC"], ["bo"] * 4, decoded)
+    constraints = Constraints(OptimizeConfig(guards=False))
+    # The library has every candidate the acquisition likes, but has never had a hit while
+    # the decoded proposals had four: it gets one slot of four.
+    record = (["start"] * 10 + ["bo"] * 4, np.arange(14.0))
+    out = ranked_together(batch, library, None, None, acq, box, 4, set(), constraints, record)
+    assert Counter(out.sources) == {"bo": 3, "library": 1}
+    assert out.smiles[0] == "Oc1ccccc1"  # the library's best came first
+    # Without a record the acquisition alone chooses: all four from the library.
+    out = ranked_together(batch, library, None, None, acq, box, 4, set(), constraints)
+    assert Counter(out.sources) == {"library": 4}

@@ -150,3 +150,25 @@ def test_select_batch_takes_the_best_candidates_whatever_their_source():
     chosen = select_batch(acq, candidates, 2)
     assert chosen[0] == 3 and len(set(chosen)) == 2  # the bump first, then one other
     assert sorted(select_batch(acq, candidates, 10)) == [0, 1, 2, 3]  # never more than given
+
+
+def test_a_prior_mean_carries_the_gp_where_it_has_no_data():
+    # Scores rise along x0; the GP sees only the left half of the square. With the true trend
+    # as its prior mean it predicts the right half; with a constant mean it cannot.
+    x = torch.rand(20, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    x[:, 0] *= 0.4
+
+    def trend(u):
+        return 10.0 * u[..., 0]
+
+    y = trend(x).unsqueeze(1) + 0.01 * torch.randn(20, 1, dtype=torch.float64)
+    far = torch.tensor([[0.9, 0.5], [1.0, 0.2]], dtype=torch.float64)
+    torch.manual_seed(0)
+    with_prior = fit_gp(x, y, maxiter=50, prior=trend).posterior(far).mean.squeeze(1)
+    constant = fit_gp(x, y, maxiter=50).posterior(far).mean.squeeze(1)
+    torch.testing.assert_close(with_prior, trend(far), atol=0.5, rtol=0.0)
+    assert (constant < 6.0).all()  # back toward the data's mean, far below the trend
+    # Several objectives keep a constant mean (the head predicts one).
+    assert fit_gp(x, y.repeat(1, 2), maxiter=5, prior=trend).mean_module.__class__.__name__ != (
+        "HeadMean"
+    )

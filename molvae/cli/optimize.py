@@ -76,6 +76,12 @@ def optimize(
             "batch slot (0: none)."
         ),
     ] = _OPT.edits,
+    head_prior: Annotated[
+        bool,
+        typer.Option(
+            help="Use the property head as the GP's prior mean where it predicts the target."
+        ),
+    ] = _OPT.head_prior,
     retrain_every: Annotated[
         int, typer.Option(help="Fine-tune the VAE on rank-weighted results every N calls.")
     ] = _OPT.retrain_every,
@@ -108,6 +114,7 @@ def optimize(
         library=str(library) if library else None,
         strict=strict,
         edits=edits,
+        head_prior=head_prior,
         retrain_every=retrain_every,
         seed=seed,
     )

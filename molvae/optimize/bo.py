@@ -17,7 +17,7 @@ from molvae.errors import UserError
 from molvae.optimize.journal import Journal, oracle_calls, score_columns
 from molvae.optimize.library import Library, load_library
 from molvae.optimize.loop import STALL_LIMIT, Search
-from molvae.optimize.objectives import Objective, from_spec
+from molvae.optimize.objectives import Objective, from_spec, head_estimate
 from molvae.progress import console
 
 
@@ -112,7 +112,7 @@ def _check_setup(
         return
     if len(objectives) > 1:
         raise UserError("--method gradient takes a single --target; use bo or random.")
-    if objectives[0].property_name not in model.property_names:
+    if head_estimate(model, objectives) is None:
         raise UserError(
             f"--method gradient climbs the property head, but this model does not predict "
             f"'{names[0]}' (it predicts {', '.join(model.property_names) or 'nothing'})."

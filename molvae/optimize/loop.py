@@ -30,7 +30,7 @@ from molvae.optimize.ga import alphabet_of
 from molvae.optimize.journal import GIVEN, START, Journal, LoopState, oracle_calls
 from molvae.optimize.library import Library
 from molvae.optimize.methods import Batch, ga_batch, ranked_together, screen_batch
-from molvae.optimize.objectives import Objective, head_gain
+from molvae.optimize.objectives import Objective, head_estimate, head_gain
 from molvae.optimize.pareto import hypervolume, reference_point, row_values
 from molvae.optimize.proposals import acquisition, propose_bo, propose_gradient, propose_random
 from molvae.optimize.retrain import retrain_due, retrain_search
@@ -217,11 +217,13 @@ class Search:
         if cfg.method == "random":
             z = box.from_unit(propose_random(q, x.shape[1], gen))
         elif cfg.method == "gradient":
-            z = propose_gradient(head_gain(self.model, self.objectives[0]), x, y[:, 0], q, gen)
+            gain = head_gain(self.model, self.objectives[0], standardised=True)
+            z = propose_gradient(gain, x, y[:, 0], q, gen)
         else:
             u, center = box.to_unit(x), self._centre(rows)
             t0 = time.perf_counter()
-            gp = fit_surrogate(u, y, cfg, self.warm, center)
+            prior = head_estimate(self.model, self.objectives, box) if cfg.head_prior else None
+            gp = fit_surrogate(u, y, cfg, self.warm, center, prior)
             self.warm = hyperparameters(gp)
             t1 = time.perf_counter()
             ref = torch.tensor(self.state.ref_point, dtype=torch.float64)
@@ -236,7 +238,8 @@ class Search:
             taken = seen | set(batch.smiles) | set(batch.turned_away)
             edits = self._children(seed, rows, cfg.edits * q, taken) if cfg.edits else None
             args = (self.model, acq, box, q, seen, self.constraints)
-            batch = ranked_together(batch, self.library, edits, *args)
+            record = (rows["source"].tolist(), row_values(self._scores(rows)))
+            batch = ranked_together(batch, self.library, edits, *args, record)
         return batch
 
     def _children(self, seed: int, rows: pd.DataFrame, q: int, seen: set[str]) -> Batch:
@@ -247,12 +250,9 @@ class Search:
 
     def _centre(self, rows: pd.DataFrame) -> torch.Tensor | None:
         """`d` the trust region's centre in the unit cube (``None``: the best point)."""
-        center = self.state.trust_region.center
-        hits = np.flatnonzero(rows["smiles"].to_numpy() == center)
-        if not len(hits):
-            return None
-        z = self._latents(rows)[int(hits[0])]
-        return self.state.box.to_unit(z) if torch.isfinite(z).all() else None
+        here = torch.from_numpy(rows["smiles"].to_numpy() == self.state.trust_region.center)
+        z = self._latents(rows)[here][:1]  # (1, d), or (0, d) when not scored
+        return self.state.box.to_unit(z[0]) if len(z) and torch.isfinite(z).all() else None
 
     def _score(self, it: int, batch: Batch) -> int:
         """Score the batch's molecules (as many as the budget allows) and journal them with
@@ -262,9 +262,8 @@ class Search:
         smiles = batch.smiles[:n]
         if not smiles:
             return 0
-        latents = batch.latents[:n] if batch.latents is not None else None
-        if latents is None:
-            latents = latents_of(self.model, smiles)
+        known = batch.latents is not None
+        latents = batch.latents[:n] if known else latents_of(self.model, smiles)
         scores = np.column_stack([objective(smiles) for objective in self.objectives])
         self.journal.append(it, batch.sources[:n], smiles, scores, latents)
         return n

@@ -8,6 +8,7 @@ was turned away on the way (no oracle call spent), by reason.
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ LIBRARY = "library"
 EDIT = "edit"
 #: The reason an edit the model cannot encode (a token it has never seen) is turned away.
 UNREADABLE = "edit the model cannot read"
+#: A scored molecule is a hit for its source when it enters the run's best this many so far.
+HIT_RANK = 10
 
 
 @dataclass
@@ -130,6 +133,45 @@ def ga_batch(
     return batch
 
 
+def source_quotas(
+    sources: Sequence[str], values: np.ndarray, offered: Sequence[str], q: int
+) -> dict[str, int] | None:
+    """BO's batch slots for each source on offer, by its record in this run (a portfolio of
+    candidate generators, in the spirit of Hoffman et al. 2011's GP-Hedge).
+
+    Each source gets one slot, and the rest are shared in proportion to ``1 + hits``, where a
+    hit is a molecule of that source that entered the run's best :data:`HIT_RANK` when it was
+    scored. A source that keeps finding good molecules gets most of the batch; one that
+    stopped (a library with nothing better left) keeps a single slot.
+
+    Args:
+        sources: The source of each scored molecule, in the order scored (starting
+            molecules included; they fill the first ranks and are no source's hits).
+        values: Their values, higher better (``nan`` or ``-inf``: failed).
+        offered: The sources with candidates this iteration.
+        q: Slots in the batch.
+
+    Returns:
+        Slots per source, summing to ``q``; ``None`` when ``q`` cannot give each one a slot.
+    """
+    offered = list(dict.fromkeys(offered))
+    if q <= len(offered):
+        return None
+    hits: Counter = Counter()
+    best: list[float] = []  # a min-heap of the best HIT_RANK values so far
+    for source, value in zip(sources, values, strict=True):
+        if not np.isfinite(value) or (len(best) == HIT_RANK and value <= best[0]):
+            continue
+        hits[source] += 1
+        (heapq.heapreplace if len(best) == HIT_RANK else heapq.heappush)(best, float(value))
+    weights = np.array([1.0 + hits[s] for s in offered])
+    share = (q - len(offered)) * weights / weights.sum()
+    slots = np.floor(share).astype(int)
+    for i in np.argsort(-(share - slots), kind="stable")[: q - len(offered) - slots.sum()]:
+        slots[i] += 1  # largest remainders first
+    return {s: 1 + int(n) for s, n in zip(offered, slots, strict=True)}
+
+
 def ranked_together(
     batch: Batch,
     library: Library | None,
@@ -140,9 +182,12 @@ def ranked_together(
     q: int,
     seen: set[str],
     constraints: Constraints,
+    record: tuple[Sequence[str], np.ndarray] | None = None,
 ) -> Batch:
     """BO's batch: the best ``q`` of its decoded proposals, the library's unseen molecules
-    and SELFIES edits of the best scored molecules, ranked together by the acquisition.
+    and SELFIES edits of the best scored molecules, ranked together by the acquisition, each
+    source held to its share of the batch (:func:`source_quotas`) while the others have
+    candidates.
 
     Args:
         batch: The decoded proposals, new and screened, with their latents (source ``bo``).
@@ -155,6 +200,8 @@ def ranked_together(
         q: Molecules wanted.
         seen: Molecules scored or turned away before.
         constraints: What a library molecule must pass.
+        record: The run's scored sources and values, in order, that set the shares
+            (``None``: no shares; the acquisition alone chooses).
 
     Returns:
         Up to ``q`` molecules, sources ``bo``, :data:`LIBRARY` or :data:`EDIT`, with latents.
@@ -184,7 +231,8 @@ def ranked_together(
     pool = torch.cat(pools)
     if not len(pool):
         return batch
-    chosen = select_batch(acq, box.to_unit(pool), q)
+    quotas = source_quotas(*record, sources, q) if record is not None else None
+    chosen = select_batch(acq, box.to_unit(pool), q, sources, quotas)
     batch.smiles = [smiles[i] for i in chosen]
     batch.sources = [sources[i] for i in chosen]
     batch.latents = pool[chosen].float()

@@ -6,6 +6,7 @@ evaluation. Built-ins are computed by RDKit; custom ones come from a Python file
 
 from __future__ import annotations
 
+import copy
 import importlib
 import importlib.util
 import math
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from molvae.data.chem import to_mol
 from molvae.data.properties import PROPERTIES
@@ -150,9 +152,32 @@ def from_spec(spec: str | Callable) -> Objective:
     return builtin(spec)
 
 
-def head_gain(model, objective: Objective) -> Callable:
+def head_gain(
+    model, objective: Objective, standardised: bool = False
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """The property head's estimate of ``objective`` (one built on a property the head
-    predicts): `n x d` latents to `n` values, higher better, differentiable."""
+    predicts), in the objective's units (``standardised``: the head's own, the property's
+    mean 0 and standard deviation 1): `... x d` latents to `...` values, higher better,
+    differentiable in the latents (the head itself is a frozen float64 copy, as precise as the
+    GP it may serve, and never trained by them)."""
     column = model.property_names.index(objective.property_name)
-    head, device = model.model.head, model.device
-    return lambda z: objective.sign * head(z.to(device))[:, column].cpu()
+    head = copy.deepcopy(model.model.head).eval().requires_grad_(False).double()
+    mean, std = (float(v[column]) for v in (model.standardiser.mean, model.standardiser.std))
+    if standardised:
+        mean, std = 0.0, 1.0
+
+    def gain(z: torch.Tensor) -> torch.Tensor:
+        value = head(z.double().to(model.device))[..., column].to(z.device, z.dtype)
+        return objective.sign * (value * std + mean)
+
+    return gain
+
+
+def head_estimate(model, objectives: Sequence[Objective], box=None) -> Callable | None:
+    """:func:`head_gain` of a single objective the head predicts (on the unit cube of a
+    :class:`~molvae.optimize.box.DataBox` ``box``, if given); ``None`` for several
+    objectives, or one the head does not predict."""
+    if len(objectives) != 1 or objectives[0].property_name not in model.property_names:
+        return None
+    gain = head_gain(model, objectives[0])
+    return gain if box is None else lambda u: gain(box.from_unit(u))

@@ -99,7 +99,13 @@ def acquisition(model, y: torch.Tensor, ref_point: torch.Tensor | None = None):
     return _ei_acquisition(model, y)
 
 
-def select_batch(acq, candidates: torch.Tensor, q: int) -> list[int]:
+def select_batch(
+    acq,
+    candidates: torch.Tensor,
+    q: int,
+    groups: list[str] | None = None,
+    quotas: dict[str, int] | None = None,
+) -> list[int]:
     """The ``q`` rows of `n x d` ``candidates`` that the acquisition values most as a batch.
 
     Greedy and sequential: each pick maximises the joint acquisition of itself and the picks
@@ -109,22 +115,33 @@ def select_batch(acq, candidates: torch.Tensor, q: int) -> list[int]:
         acq: A BoTorch acquisition function (see :func:`acquisition`).
         candidates: `n x d` points in the unit cube (float64), any mix of sources.
         q: Picks wanted.
+        groups: `n` the source of each candidate, with ``quotas``.
+        quotas: The most picks from each group while others remain; a group's unused slots
+            go to the rest.
 
     Returns:
         Up to ``q`` distinct row indices, in the order picked.
     """
     chosen: list[int] = []
     left = list(range(len(candidates)))
+    taken: dict[str, int] = {}
     with torch.no_grad():
         while left and len(chosen) < q:
+            open_ = left
+            if groups is not None and quotas is not None:
+                under = [i for i in left if taken.get(groups[i], 0) < quotas.get(groups[i], q)]
+                open_ = under or left
             batch = candidates[chosen].unsqueeze(0)  # (1, j, d)
             values = []
-            for begin in range(0, len(left), ACQ_BATCH_LIMIT):
-                rows = candidates[left[begin : begin + ACQ_BATCH_LIMIT]].unsqueeze(1)  # (b, 1, d)
+            for begin in range(0, len(open_), ACQ_BATCH_LIMIT):
+                rows = candidates[open_[begin : begin + ACQ_BATCH_LIMIT]].unsqueeze(1)  # (b, 1, d)
                 x = torch.cat([batch.expand(len(rows), -1, -1), rows], dim=1)  # (b, j + 1, d)
                 values.append(acq(x))
-            best = int(torch.argmax(torch.cat(values)))
-            chosen.append(left.pop(best))
+            pick = open_[int(torch.argmax(torch.cat(values)))]
+            left.remove(pick)
+            chosen.append(pick)
+            if groups is not None:
+                taken[groups[pick]] = taken.get(groups[pick], 0) + 1
     return chosen
 
 

@@ -1,14 +1,19 @@
 """The surrogate: a BoTorch ``SingleTaskGP`` on a bounded subset of the data, warm-started
-from the previous fit's hyperparameters."""
+from the previous fit's hyperparameters, with the property head as its prior mean where the
+head predicts the objective (:class:`HeadMean`)."""
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import torch
 
 from molvae.config import OptimizeConfig
 from molvae.optimize.pareto import balanced
+
+#: A prior mean: `... x d` unit-cube points to `...` estimates of the objective (differentiable).
+Prior = Callable[[torch.Tensor], torch.Tensor]
 
 #: With a warm start the data changed by one batch, so the fit needs only a fraction of the
 #: optimiser steps of a cold fit (at 1,000 points ~4 s instead of ~15 s) ...
@@ -43,7 +48,13 @@ def gp_subset(x: torch.Tensor, y: torch.Tensor, center: torch.Tensor, limit: int
     return torch.cat([best, near])
 
 
-def fit_gp(x: torch.Tensor, y: torch.Tensor, maxiter: int, warm: dict | None = None):
+def fit_gp(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    maxiter: int,
+    warm: dict | None = None,
+    prior: Prior | None = None,
+):
     """A ``SingleTaskGP`` on unit-cube inputs and standardised outputs.
 
     Args:
@@ -51,6 +62,8 @@ def fit_gp(x: torch.Tensor, y: torch.Tensor, maxiter: int, warm: dict | None = N
         y: `n` or `n x m` scores (one GP output per objective).
         maxiter: Cap on the hyperparameter optimiser's iterations.
         warm: Hyperparameters of the previous fit, to start from.
+        prior: The objective's estimate at any point, the GP's prior mean (one objective
+            only; see :class:`~molvae.optimize.prior_mean.HeadMean`). ``None``: a constant.
     """
     from botorch.fit import fit_gpytorch_mll
     from botorch.models import SingleTaskGP
@@ -58,7 +71,12 @@ def fit_gp(x: torch.Tensor, y: torch.Tensor, maxiter: int, warm: dict | None = N
     from gpytorch.mlls import ExactMarginalLogLikelihood
 
     y = y.unsqueeze(-1) if y.ndim == 1 else y  # (n, m)
-    gp = SingleTaskGP(x, y, outcome_transform=Standardize(m=y.shape[-1]))
+    mean = None
+    if prior is not None and y.shape[-1] == 1:
+        from molvae.optimize.prior_mean import HeadMean
+
+        mean = HeadMean(prior, x, y.mean(), y.std().clamp(min=1e-8))
+    gp = SingleTaskGP(x, y, outcome_transform=Standardize(m=y.shape[-1]), mean_module=mean)
     if warm is not None:
         hyper = {k: v for k, v in warm.items() if "outcome_transform" not in k}
         gp.load_state_dict(hyper, strict=False)
@@ -91,6 +109,7 @@ def fit_surrogate(
     cfg: OptimizeConfig,
     warm: dict | None,
     center: torch.Tensor | None = None,
+    prior: Prior | None = None,
 ):
     """A GP on at most ``cfg.max_gp_points`` of the scored points, warm-started if possible.
 
@@ -101,6 +120,7 @@ def fit_surrogate(
         warm: The previous fit's hyperparameters (see :func:`hyperparameters`), or ``None``.
         center: `d` the trust region's centre, whose neighbours fill the subset after the
             best points (default: the best point).
+        prior: The GP's prior mean (see :func:`fit_gp`).
 
     Returns:
         The fitted GP; its training inputs are the chosen subset of ``u``.
@@ -111,7 +131,7 @@ def fit_surrogate(
     maxiter = cfg.gp_maxiter
     if warm is not None:
         maxiter = max(WARM_MIN_ITER, cfg.gp_maxiter // WARM_FRACTION)
-    return fit_gp(u[idx], y[idx], maxiter, warm)
+    return fit_gp(u[idx], y[idx], maxiter, warm, prior)
 
 
 def hyperparameters(gp) -> dict[str, torch.Tensor]:
