@@ -172,6 +172,26 @@ def test_gradient_baseline_needs_a_matching_property_head(tiny_model, pretrained
     assert (journal["source"] == "gradient").sum() > 0 and journal["smiles"].is_unique
 
 
+def test_the_head_estimate_is_the_heads_prediction_in_the_objectives_units(pretrained):
+    from molvae.optimize.box import DataBox
+    from molvae.optimize.objectives import head_estimate
+
+    smiles = ["CCOc1ccccc1C(=O)N", "CN1CCN(c2ccc(Cl)cc2)CC1"]
+    z = pretrained.encode(smiles).double()
+    predicted = pretrained.predict(smiles)
+    sa = head_estimate(pretrained, [builtin("sa")])  # minimised: the estimate is -SA
+    np.testing.assert_allclose(sa(z).numpy(), -predicted["sa"], rtol=1e-4)
+    box = DataBox.around(z)  # the GP's prior mean takes unit-cube points
+    logp = head_estimate(pretrained, [builtin("logp")], box)
+    np.testing.assert_allclose(logp(box.to_unit(z)).numpy(), predicted["logp"], rtol=1e-4)
+    point = z.clone().requires_grad_(True)
+    sa(point).sum().backward()  # differentiable in the latents; the head stays untouched
+    assert point.grad.abs().sum() > 0
+    assert all(p.grad is None for p in pretrained.model.head.parameters())
+    assert head_estimate(pretrained, [builtin("logp"), builtin("qed")]) is None
+    assert head_estimate(pretrained, [builtin("mw=350")]) is None  # no head output for it
+
+
 def test_killed_run_resumes_without_duplicates_or_losses(tmp_path):
     scorer = tmp_path / "slow.py"
     scorer.write_text(
