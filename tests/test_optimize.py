@@ -189,7 +189,7 @@ def test_the_head_estimate_is_the_heads_prediction_in_the_objectives_units(pretr
     assert point.grad.abs().sum() > 0
     assert all(p.grad is None for p in pretrained.model.head.parameters())
     assert head_estimate(pretrained, [builtin("logp"), builtin("qed")]) is None
-    assert head_estimate(pretrained, [builtin("mw=350")]) is None  # no head output for it
+    assert head_estimate(pretrained, [builtin("mw=350")]) is None  # a target value: no property
 
 
 def test_killed_run_resumes_without_duplicates_or_losses(tmp_path):

@@ -161,7 +161,8 @@ def test_a_prior_mean_carries_the_gp_where_it_has_no_data():
     def trend(u):
         return 10.0 * u[..., 0]
 
-    y = trend(x).unsqueeze(1) + 0.01 * torch.randn(20, 1, dtype=torch.float64)
+    noise = torch.randn(20, 1, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    y = trend(x).unsqueeze(1) + 0.01 * noise
     far = torch.tensor([[0.9, 0.5], [1.0, 0.2]], dtype=torch.float64)
     torch.manual_seed(0)
     with_prior = fit_gp(x, y, maxiter=50, prior=trend).posterior(far).mean.squeeze(1)

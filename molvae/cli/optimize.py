@@ -79,7 +79,8 @@ def optimize(
     head_prior: Annotated[
         bool,
         typer.Option(
-            help="Use the property head as the GP's prior mean where it predicts the target."
+            help="bo with one target the property head predicts: the head's estimate is the "
+            "GP's prior mean."
         ),
     ] = _OPT.head_prior,
     retrain_every: Annotated[

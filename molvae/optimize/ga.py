@@ -73,8 +73,9 @@ def offspring(
     Args:
         parents: Molecules to breed from (SMILES).
         weights: Their selection probabilities (summing to one).
-        alphabet: SELFIES tokens a mutation may write (the model's vocabulary keeps the
-            children inside its domain).
+        alphabet: SELFIES tokens a mutation may write besides the parent's own (the model's
+            vocabulary keeps the children inside its domain, unless a parent from ``--init``
+            or the library brings tokens of its own).
         n: Children wanted.
         rng: The source of every random choice.
         accept: Whether a child (canonical SMILES) is new and may be scored.

@@ -141,18 +141,23 @@ def source_quotas(
 
     Each source gets one slot, and the rest are shared in proportion to ``1 + hits``, where a
     hit is a molecule of that source that entered the run's best :data:`HIT_RANK` when it was
-    scored. A source that keeps finding good molecules gets most of the batch; one that
-    stopped (a library with nothing better left) keeps a single slot.
+    scored. Hits count over the whole run and never expire: a source that keeps finding good
+    molecules takes a growing share, while one that stopped (a library with nothing better
+    left) keeps the share of its early hits, shrinking only as the others' hits grow.
 
     Args:
         sources: The source of each scored molecule, in the order scored (starting
-            molecules included; they fill the first ranks and are no source's hits).
-        values: Their values, higher better (``nan`` or ``-inf``: failed).
+            molecules included; with the default 100 they fill the first ranks, and they are
+            never on offer).
+        values: Their values, higher better (``nan`` or ``-inf``: failed). With several
+            objectives, the loop's ``row_values`` of the rows now, so an old molecule's hit
+            is judged by today's scaling.
         offered: The sources with candidates this iteration.
         q: Slots in the batch.
 
     Returns:
-        Slots per source, summing to ``q``; ``None`` when ``q`` cannot give each one a slot.
+        Slots per source, summing to ``q``; ``None`` (the acquisition alone chooses) when no
+        slot is left to share after one each.
     """
     offered = list(dict.fromkeys(offered))
     if q <= len(offered):

@@ -21,8 +21,8 @@ class HeadMean(Mean):
     is scaled away.
 
     Args:
-        prior: `... x d` unit-cube points to `...` estimates of the objective (kept as a plain
-            function, so fitting the GP never trains the head).
+        prior: `... x d` unit-cube points to `...` estimates of the objective: a plain
+            function (an ``nn.Module`` would be registered, and trained by the GP's fit).
         train_x: `n x d` the GP's training inputs, whose prior values are computed once: a
             GP's prediction evaluates its mean on them beside every batch of test points.
         y_mean, y_std: The mean and standard deviation the GP standardises its outputs with.
@@ -31,7 +31,7 @@ class HeadMean(Mean):
     def __init__(self, prior: Callable[[torch.Tensor], torch.Tensor], train_x, y_mean, y_std):
         super().__init__()
         self.prior, self.y_mean, self.y_std = prior, float(y_mean), float(y_std)
-        self.train_x = train_x
+        self.train_x = train_x.detach().clone()  # changed in place, it would not match
         with torch.no_grad():
             self.train_prior = prior(train_x)
         self.register_parameter("scale", torch.nn.Parameter(torch.ones(1, dtype=torch.float64)))

@@ -75,7 +75,8 @@ def fit_gp(
     if prior is not None and y.shape[-1] == 1:
         from molvae.optimize.prior_mean import HeadMean
 
-        mean = HeadMean(prior, x, y.mean(), y.std().clamp(min=1e-8))
+        std = y.std()  # as Standardize scales the outputs: 1 where they barely vary
+        mean = HeadMean(prior, x, y.mean(), std if std >= 1e-8 else 1.0)
     gp = SingleTaskGP(x, y, outcome_transform=Standardize(m=y.shape[-1]), mean_module=mean)
     if warm is not None:
         hyper = {k: v for k, v in warm.items() if "outcome_transform" not in k}
