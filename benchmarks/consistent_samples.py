@@ -1,10 +1,10 @@
 """Self-consistent sampling (``molvae sample --consistent``) against plain sampling, issue #9.
 
-The bundled model's prior at ``--spread`` draws about ``--mult * --n`` molecules (strict, as
-``molvae sample`` does). Those the model reconstructs (:func:`molvae.roundtrip.self_consistent`)
-form the second arm. Both arms, at most ``--n`` molecules each, are scored with the MOSES
-metrics (golden-tested) against MOSES test, Novelty against all of MOSES train, and the ring
-statistics.
+The bundled model's (or ``--model``'s) prior at ``--spread`` draws about ``--mult * --n``
+molecules (strict, as ``molvae sample`` does). Those the model reconstructs
+(:func:`molvae.roundtrip.self_consistent`) form the second arm. Both arms, at most ``--n``
+molecules each, are scored with the MOSES metrics (golden-tested) against MOSES test, Novelty
+against all of MOSES train, and the ring statistics.
 
 Usage::
 
@@ -39,9 +39,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="Random seed.")
     parser.add_argument("--cache", default=None, help="Cache folder for reference statistics.")
     parser.add_argument("--threads", type=int, default=1, help="Torch threads (0: default).")
+    parser.add_argument("--model", default=None, help="Model file (default: bundled).")
     args = parser.parse_args()
     _common.set_threads(args.threads)
-    vae = MolVAE.pretrained(device="cpu")
+    vae = MolVAE.load(args.model, device="cpu") if args.model else MolVAE.pretrained(device="cpu")
     if args.spread is not None:
         vae.prior.respread(args.spread)
     cfg = dataclasses.replace(
