@@ -33,6 +33,9 @@ REJECTED = {
     # The sulfenamides of a default logP run (session 14): N-alkylthio ureas.
     "CCCCCCSN(C(=O)Nc1ccc2cc(C)sc2c1)c1cccs1": "sulfenamide (N-S)",
     "CCCC(C)SN(C(=O)Nc1ccc2cc(C)sc2c1)c1cccs1": "sulfenamide (N-S)",
+    # Its vinyl sulfides once sulfenamides were rejected (session 15).
+    "CCCCCSC=CN(C(=O)Nc1ccc2cc(C)sc2c1)c1cccs1": "vinyl sulfide",
+    "CCCCCSC=C(C(=O)Nc1ccc2cc(C)sc2c1)c1cccs1": "vinyl sulfide",
     "CCCCCCCCc1ccccc1": "long alkyl chain",
     "CC1=CC1c1ccccc1": "cyclopropene",
     "CC(C)=C1C=CC=C1": "fulvene",
