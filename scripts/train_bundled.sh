@@ -8,7 +8,8 @@
 # Sized for one H100: the `moses` preset (3 x 512 decoder, 128-d latent, grammar-aware
 # SELFIES decoding) on the 1.58 M MOSES training molecules. The training loop has a time
 # budget (MOLVAE_MAX_MINUTES, 8 by default): it times its steps and fits its schedules to the
-# steps that fit, so the whole command takes about 10 minutes on a GPU, evaluation aside.
+# steps that fit, so training takes about 10 minutes on a GPU; export (with its head refit)
+# and evaluation come on top.
 # A second call with the same OUT resumes from OUT/last.pt (a finished run is not extended). Timings (per phase, and the
 # trainer's own per-epoch rate in OUT/train.log) go to OUT/timings.json.
 #
@@ -27,11 +28,11 @@
 #   MOLVAE_SPREAD         mixture prior: scale of each reference posterior (1.8, as the
 #                         shipped v3 model; larger: more novel, higher FCD)
 #   MOLVAE_CONSISTENT_SPREAD  spread of `sample`'s default self-consistent sampling (2.2, as
-#                         v3; empty: sample every decode at MOLVAE_SPREAD by default)
+#                         v3; empty, or MOLVAE_PRIOR=gaussian: every decode at MOLVAE_SPREAD)
 #   MOLVAE_REFIT_HEAD     retrain the property head on this table's latent means, encoder
 #                         and decoder frozen (MOLVAE_DATA, as v3: R² 0.94 -> 0.97 on logP;
 #                         empty: keep the jointly trained head). On all of MOSES: ~1 h on
-#                         2 CPU cores, minutes on a GPU
+#                         2 CPU cores; an estimate of minutes on a GPU, not measured
 #   MOLVAE_HEAD_HIDDEN    the refitted head's units per layer (512, as v3)
 #   MOLVAE_EVALUATE       1: export and evaluate after training; 0: stop after training
 #                         (to evaluate on another machine: run again there with 1)
@@ -126,7 +127,9 @@ EOF
 
 t1=$SECONDS
 export_args=(--half --reference "$OUT/reference.csv" --prior "$PRIOR" --spread "$SPREAD")
-[[ -n "$CONSISTENT_SPREAD" ]] && export_args+=(--consistent-spread "$CONSISTENT_SPREAD")
+# Self-consistent sampling needs the mixture prior.
+[[ -n "$CONSISTENT_SPREAD" && "$PRIOR" == mixture ]] &&
+    export_args+=(--consistent-spread "$CONSISTENT_SPREAD")
 [[ -n "$REFIT_HEAD" ]] && export_args+=(--refit-head "$REFIT_HEAD" --head-hidden "$HEAD_HIDDEN")
 "$PY" -m molvae export "$OUT/best.pt" -o "$OUT/molvae_moses.pt" "${export_args[@]}"
 "$PY" -m molvae evaluate "$OUT/molvae_moses.pt" --test "$TEST" -n "$EVAL_N" \

@@ -62,8 +62,8 @@ MOTIFS = {
     "imine (Schiff base)": "[C;!$(C-[#7,#8,#16])]=!@[#7;X2]-[#6;!$([#6]=[#8,#16])]",
     # What a logP objective found next (session 14: 7 of the default run's top 10): an N-S
     # single bond to a divalent sulfur, a sulfenamide (N-alkylthio ureas), which hydrolyses and
-    # oxidises; sulfonamides and aromatic isothiazoles are untouched. 2 of 50,000 MOSES test
-    # molecules.
+    # oxidises; sulfonamides and aromatic isothiazoles are untouched, a non-aromatic ring N-S(II)
+    # is not. 2 of 50,000 MOSES test molecules.
     "sulfenamide (N-S)": "[#7]-[SX2]",
     # What it found once sulfenamides were rejected (session 15: 5 of the top 10): a thioether
     # on a C=C outside rings (S-vinyl, here on N-vinyl ureas), which oxidises and hydrolyses
