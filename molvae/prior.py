@@ -31,6 +31,19 @@ def check_spread(spread: float) -> None:
         raise UserError(f"The prior's spread must be positive, got {spread}.")
 
 
+def check_prior_options(kind: str, spread: float, consistent_spread: float | None) -> None:
+    """Raises ``UserError`` for the options :func:`fit_prior` refuses: an unknown ``kind``, a
+    spread that is not positive, or a consistent spread without a mixture prior. A caller with
+    slow work before the fit (``molvae export --refit-head``) checks them first."""
+    if kind not in PRIOR_KINDS:
+        raise UserError(f"Unknown prior kind '{kind}'; choose {' or '.join(PRIOR_KINDS)}.")
+    check_spread(spread)
+    if consistent_spread is not None:
+        check_spread(consistent_spread)
+        if kind != "mixture":
+            raise UserError("A consistent spread needs a mixture prior; add --prior mixture.")
+
+
 @dataclass
 class LatentPrior:
     """The fitted latent prior (see :meth:`MolVAE.fit_prior`): a full-covariance Gaussian over
@@ -212,13 +225,7 @@ def fit_prior(
         UserError: An unknown ``kind``, a spread that is not positive or given for a
             Gaussian, or fewer usable molecules than twice the latent size.
     """
-    if kind not in PRIOR_KINDS:
-        raise UserError(f"Unknown prior kind '{kind}'; choose {' or '.join(PRIOR_KINDS)}.")
-    check_spread(spread)
-    if consistent_spread is not None:
-        check_spread(consistent_spread)
-        if kind != "mixture":
-            raise UserError("A consistent spread needs a mixture prior; add --prior mixture.")
+    check_prior_options(kind, spread, consistent_spread)
     ds, _ = vae.prepare(data)
     if len(ds) < 2 * vae.latent_dim:
         raise UserError(

@@ -56,6 +56,7 @@ DRUG_LIKE = [
     "Cc1ccc(S(N)(=O)=O)cc1",
     "CN1CCN(c2nsc3ccccc23)CC1",
 ]
+PASSING = [None] * len(DRUG_LIKE)
 #: Near misses of the ring motifs that real compounds have: an acetylcyclopentene, a fluorenone, a
 #: benzocyclobutene, an indene, a 1,4-cyclohexadiene and a divinylbenzene (turned away since
 #: for its two acyclic C=C, not for a ring motif).
@@ -75,9 +76,7 @@ def test_each_guard_names_its_reason(smiles, reason):
 
 
 def test_drug_like_molecules_pass_the_guards():
-    assert [Constraints(OptimizeConfig()).violation(s) for s in DRUG_LIKE] == [None] * len(
-        DRUG_LIKE
-    )
+    assert [Constraints(OptimizeConfig()).violation(s) for s in DRUG_LIKE] == PASSING
 
 
 def test_near_misses_of_the_ring_motifs_are_not_rejected_for_them():
@@ -97,15 +96,13 @@ def test_without_guards_only_the_size_cap_and_the_users_constraints_remain():
 def test_the_domain_guard_follows_the_models_anomaly_threshold(pretrained):
     assert pretrained.anomaly_threshold is not None
     inside = Constraints(OptimizeConfig(), pretrained).screen(DRUG_LIKE)
-    assert inside == [None] * len(DRUG_LIKE)  # ordinary molecules lie inside the domain
+    assert inside == PASSING  # ordinary molecules lie inside the domain
     strict = copy.copy(pretrained)  # the same network, a threshold nothing stays under
     strict.anomaly_threshold = 0.0
     assert Constraints(OptimizeConfig(), strict).screen(DRUG_LIKE) == [OUTSIDE_DOMAIN] * len(
         DRUG_LIKE
     )
-    assert Constraints(OptimizeConfig(guards=False), strict).screen(DRUG_LIKE) == [None] * len(
-        DRUG_LIKE
-    )
+    assert Constraints(OptimizeConfig(guards=False), strict).screen(DRUG_LIKE) == PASSING
     assert outside_domain(strict, [], 0.0) == []
 
 

@@ -10,7 +10,7 @@ import typer
 from molvae.anomaly import DEFAULT_QUANTILE
 from molvae.cli.common import default_of, load_model
 from molvae.errors import UserError
-from molvae.prior import fit_prior
+from molvae.prior import check_prior_options, fit_prior
 from molvae.progress import console
 
 
@@ -81,6 +81,8 @@ def export(
         raise UserError("--head-hidden sets the refitted head's width; give --refit-head too.")
     if add_property and reference is None:
         raise UserError("--add-property fits on the reference molecules; give --reference too.")
+    if reference is not None:  # before the head refit, which can take an hour
+        check_prior_options(prior, spread, consistent_spread)
     if refit_head is not None:
         r2 = vae.refit_head(refit_head, hidden=head_hidden, progress=True)
         for name in vae.property_names:
