@@ -207,6 +207,7 @@ def fit_prior(
     kind: str = "gaussian",
     spread: float = 1.0,
     consistent_spread: float | None = None,
+    max_components: int = MAX_COMPONENTS,
 ) -> LatentPrior:
     """Fit the sampling prior to ``data`` (molecules like the training set, held out from it).
 
@@ -215,11 +216,12 @@ def fit_prior(
         data: The reference molecules (anything :meth:`MolVAE.prepare` takes).
         kind: ``gaussian``: a full-covariance Gaussian fitted to their latent means.
             ``mixture``: their aggregate posterior, the mixture of each molecule's q(z|x)
-            (at most :data:`MAX_COMPONENTS` molecules; the Gaussian is fitted too).
+            (at most ``max_components`` molecules; the Gaussian is fitted too).
         spread: For a mixture, scale each posterior's standard deviations by this when
             sampling (see :class:`LatentPrior`).
         consistent_spread: For a mixture, the spread of self-consistent sampling, which the
             model then does by default (``None``: it does not; see :class:`LatentPrior`).
+        max_components: The most molecules a mixture keeps (a seeded random choice).
 
     Raises:
         UserError: An unknown ``kind``, a spread that is not positive or given for a
@@ -236,7 +238,7 @@ def fit_prior(
     gaussian = LatentPrior(mu.mean(dim=0), torch.linalg.cholesky(cov).float())
     if kind == "gaussian":
         return gaussian
-    keep = torch.randperm(len(mu), generator=torch.Generator().manual_seed(0))[:MAX_COMPONENTS]
+    keep = torch.randperm(len(mu), generator=torch.Generator().manual_seed(0))[:max_components]
     return LatentPrior(
         gaussian.mean, gaussian.scale_tril, mu[keep], sigma[keep], spread, consistent_spread
     )

@@ -98,7 +98,7 @@ def test_mixture_prior_samples_the_reference_posteriors_and_is_saved(
     tiny_model, moses_smiles, tmp_path, monkeypatch
 ):
     from molvae import MolVAE, UserError
-    from molvae.prior import sample_latents
+    from molvae.prior import fit_prior, sample_latents
 
     monkeypatch.setattr(tiny_model, "prior", None)
     with pytest.raises(UserError, match="Unknown prior kind"):
@@ -115,6 +115,12 @@ def test_mixture_prior_samples_the_reference_posteriors_and_is_saved(
     order = torch.cdist(prior.components, mu, compute_mode="donot_use_mm_for_euclid_dist").argmin(1)
     assert torch.allclose(prior.components, mu[order], atol=1e-5)
     assert torch.allclose(prior.component_scales, sigma[order], atol=1e-5)
+    # max_components keeps a seeded random few of the same posteriors
+    few = fit_prior(tiny_model, moses_smiles[:300], "mixture", max_components=50)
+    assert few.components.shape == (50, tiny_model.latent_dim)
+    exact = "donot_use_mm_for_euclid_dist"
+    gaps = torch.cdist(few.components, prior.components, compute_mode=exact)
+    assert gaps.min(dim=1).values.max() < 1e-5
 
     # each draw is one component's mean plus its own sd times N(0, I) noise
     def gen(seed: int) -> torch.Generator:
@@ -125,7 +131,6 @@ def test_mixture_prior_samples_the_reference_posteriors_and_is_saved(
     assert gap.median() < 1.5  # E[eps^2] = 1 from its own component; the nearest is closer
     monkeypatch.setattr(prior, "component_scales", torch.zeros_like(prior.component_scales))
     z0 = sample_latents(tiny_model, 50, generator=torch.Generator().manual_seed(0))
-    exact = "donot_use_mm_for_euclid_dist"
     assert torch.cdist(z0, prior.components, compute_mode=exact).min(dim=1).values.max() < 1e-5
     monkeypatch.undo()
     monkeypatch.setattr(tiny_model, "prior", None)

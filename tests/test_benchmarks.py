@@ -46,3 +46,22 @@ def test_far_latents_script_prints_one_row_per_scale():
     rows = json.loads(out)["rows"]
     assert [r["scale"] for r in rows] == [1.0, 3.0]
     assert all(0 < r["scored"] <= 20 and r["plogp_max"] >= r["plogp_median"] for r in rows)
+
+
+def test_consistent_samples_widens_only_the_dimensions_in_use(monkeypatch):
+    from types import SimpleNamespace
+
+    import torch
+
+    from molvae.prior import LatentPrior
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import consistent_samples
+
+    scales = torch.tensor([[0.2, 0.95], [0.3, 0.9]])  # dimension 1 sits near the N(0, 1) prior
+    prior = LatentPrior(torch.zeros(2), torch.eye(2), torch.zeros(2, 2), scales, spread=2.0)
+    assert consistent_samples.widen_used_dims_only(SimpleNamespace(prior=prior), 2.0) == 1
+    z = prior.sample(40_000, torch.device("cpu"), torch.Generator().manual_seed(0))
+    # dimension 0 is drawn at twice each posterior's sd, dimension 1 at its own
+    want = [2 * math.sqrt((0.2**2 + 0.3**2) / 2), math.sqrt((0.95**2 + 0.9**2) / 2)]
+    assert z.std(dim=0).tolist() == pytest.approx(want, rel=0.02)
