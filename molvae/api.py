@@ -18,7 +18,7 @@ from molvae import anomaly, cvae, heads, latent, refit, tabular
 from molvae.conditional import MIN_SIMILARITY, resolve_method, sample_where
 from molvae.data.dataset import MolDataset
 from molvae.errors import UserError
-from molvae.prior import fit_prior
+from molvae.prior import MAX_COMPONENTS, fit_prior
 from molvae.sample import decode_latents, sample_molecules
 from molvae.state import ModelState
 from molvae.train import checkpoint
@@ -259,12 +259,14 @@ class MolVAE(ModelState):
         kind: str = "gaussian",
         spread: float = 1.0,
         consistent_spread: float | None = None,
+        max_components: int = MAX_COMPONENTS,
     ) -> None:
         """Fit the sampling prior to ``data`` (held-out molecules like the training set) and
         keep it, for ``sample(prior="fitted")``: a Gaussian over their latent means, or with
-        ``kind="mixture"`` their aggregate posterior (with ``consistent_spread``, sampled
-        self-consistently by default); see :func:`molvae.prior.fit_prior`."""
-        self.prior = fit_prior(self, data, kind, spread, consistent_spread)
+        ``kind="mixture"`` their aggregate posterior of at most ``max_components`` molecules
+        (with ``consistent_spread``, sampled self-consistently by default); see
+        :func:`molvae.prior.fit_prior`."""
+        self.prior = fit_prior(self, data, kind, spread, consistent_spread, max_components)
 
     def calibrate(self, reference: Any, quantile: float = anomaly.DEFAULT_QUANTILE) -> float:
         """Set the anomaly threshold from reference molecules (:func:`molvae.anomaly.calibrate`)."""

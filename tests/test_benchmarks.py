@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from molvae.optimize import benchmarks as b
 
@@ -48,20 +49,48 @@ def test_far_latents_script_prints_one_row_per_scale():
     assert all(0 < r["scored"] <= 20 and r["plogp_max"] >= r["plogp_median"] for r in rows)
 
 
-def test_consistent_samples_widens_only_the_dimensions_in_use(monkeypatch):
-    from types import SimpleNamespace
-
-    import torch
-
-    from molvae.prior import LatentPrior
-
+def _consistent_samples(monkeypatch):
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
     import consistent_samples
 
+    return consistent_samples
+
+
+def test_consistent_samples_widens_only_the_dimensions_in_use(monkeypatch):
+    from types import SimpleNamespace
+
+    from molvae.errors import UserError
+    from molvae.prior import LatentPrior
+
+    bench = _consistent_samples(monkeypatch)
     scales = torch.tensor([[0.2, 0.95], [0.3, 0.9]])  # dimension 1 sits near the N(0, 1) prior
-    prior = LatentPrior(torch.zeros(2), torch.eye(2), torch.zeros(2, 2), scales, spread=2.0)
-    assert consistent_samples.widen_used_dims_only(SimpleNamespace(prior=prior), 2.0) == 1
+    prior = LatentPrior(torch.zeros(2), torch.eye(2), torch.zeros(2, 2), scales)
+    out = bench.prepare_prior(SimpleNamespace(prior=prior), None, 2.0, active_spread=True)
+    assert out == {"dims_at_spread_1": 1} and prior.spread == 2.0
     z = prior.sample(40_000, torch.device("cpu"), torch.Generator().manual_seed(0))
-    # dimension 0 is drawn at twice each posterior's sd, dimension 1 at its own
+    # the spread set first (2) widens dimension 0; dimension 1 is drawn at its own sd
     want = [2 * math.sqrt((0.2**2 + 0.3**2) / 2), math.sqrt((0.95**2 + 0.9**2) / 2)]
     assert z.std(dim=0).tolist() == pytest.approx(want, rel=0.02)
+    with pytest.raises(UserError, match="needs a model with a mixture prior"):
+        bench.prepare_prior(SimpleNamespace(prior=None), None, 2.0, active_spread=False)
+
+
+def test_consistent_samples_refits_over_new_references_keeping_the_spreads(
+    tiny_model, moses_smiles, monkeypatch
+):
+    bench = _consistent_samples(monkeypatch)
+    monkeypatch.setattr(tiny_model, "prior", None)
+    tiny_model.fit_prior(moses_smiles[:300], "mixture", spread=1.5, consistent_spread=2.0)
+    picked = []
+    monkeypatch.setattr(
+        bench, "unseen_molecules", lambda vae, path, n: picked.append(n) or moses_smiles[300:900]
+    )
+    out = bench.prepare_prior(tiny_model, 260, None, active_spread=False)
+    prior = tiny_model.prior
+    assert picked == [260] and out == {"references": 260}
+    assert prior.components.shape == (260, tiny_model.latent_dim)
+    assert (prior.spread, prior.consistent_spread) == (1.5, 2.0)
+    ds, _ = tiny_model.prepare(moses_smiles[300:900])
+    mu, _ = tiny_model.encode_posterior(ds)
+    exact = "donot_use_mm_for_euclid_dist"  # the components are the new references' posteriors
+    assert torch.cdist(prior.components, mu, compute_mode=exact).min(dim=1).values.max() < 1e-5
