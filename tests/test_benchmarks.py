@@ -1,5 +1,6 @@
-"""The GuacaMol objectives, checked against values that follow from their definitions; and a
-small run of benchmarks/far_latents.py."""
+"""The GuacaMol objectives, checked against values that follow from their definitions; a
+small run of benchmarks/far_latents.py; and how benchmarks/consistent_samples.py sets up the
+prior it samples."""
 
 import json
 import math
