@@ -1,6 +1,6 @@
 """The GuacaMol objectives, checked against values that follow from their definitions; a
-small run of benchmarks/far_latents.py; and how benchmarks/consistent_samples.py sets up the
-prior it samples."""
+small run of benchmarks/far_latents.py; how benchmarks/consistent_samples.py sets up the
+prior it samples; and benchmarks/finetune_curve.py's learning curve."""
 
 import json
 import math
@@ -98,3 +98,25 @@ def test_consistent_samples_refits_over_new_references_keeping_the_spreads(
     mu, _ = tiny_model.encode_posterior(ds)
     exact = "donot_use_mm_for_euclid_dist"  # the components are the new references' posteriors
     assert torch.cdist(prior.components, mu, compute_mode=exact).min(dim=1).values.max() < 1e-5
+
+
+def test_finetune_curve_validates_the_start_then_every_epoch_and_resumes(tiny_model, tmp_path):
+    """benchmarks/finetune_curve.py on the tiny model and its own training table (the first
+    400 rows of data/moses_train_2k.csv, as the fixture trained it)."""
+    root = Path(__file__).resolve().parents[1]
+    model, data, preset = tmp_path / "tiny.pt", tmp_path / "train.csv", tmp_path / "ft.toml"
+    tiny_model.save(model)
+    lines = (root / "data" / "moses_train_2k.csv").read_text().splitlines()[:401]
+    data.write_text("\n".join(lines) + "\n")
+    preset.write_text("[train]\nepochs = 2\nbatch_size = 64\nlr = 1e-3\nbeta = 0.1\n")
+    script = root / "benchmarks" / "finetune_curve.py"
+    args = [sys.executable, str(script), "--init", str(model), "--preset", str(preset)]
+    args += ["--data", str(data), "--out", str(tmp_path / "run"), "--train-molecules", "200"]
+    args += ["--val-molecules", "30", "--cache-dir", str(tmp_path / "cache")]
+    result = json.loads(subprocess.run(args, capture_output=True, text=True, check=True).stdout)
+    assert result["train_molecules"] == 200 and result["val_molecules"] == 30
+    assert result["start"]["exact_match"] >= 0  # the starting model, validated
+    assert [row["epoch"] for row in result["curve"]] == [1, 2]
+    assert [row["passes"] for row in result["curve"]] == [200, 400]
+    again = subprocess.run([*args, "--resume"], capture_output=True, text=True, check=True)
+    assert json.loads(again.stdout)["start"] == result["start"]  # a finished run, kept

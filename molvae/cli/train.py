@@ -9,6 +9,7 @@ import typer
 
 from molvae.cli.common import split_list
 from molvae.config import DataConfig, TrainConfig, load_preset, replace
+from molvae.errors import UserError
 from molvae.progress import console
 
 _DATA, _TRAIN = DataConfig(), TrainConfig()
@@ -17,7 +18,13 @@ _DATA, _TRAIN = DataConfig(), TrainConfig()
 def train(
     data: Annotated[Path, typer.Argument(help="SMILES table: .csv, .tsv or .smi, optionally .gz.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("runs/molvae"),
-    preset: Annotated[str, typer.Option(help="tiny, small, moses, or a .toml file.")] = "small",
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            help="tiny, small (the default), moses, finetune (the default with --init), or a "
+            ".toml file."
+        ),
+    ] = None,
     properties: Annotated[
         str | None,
         typer.Option(
@@ -49,12 +56,20 @@ def train(
         int, typer.Option(help="Reject molecules with more tokens.")
     ] = _DATA.max_tokens,
     tokens: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="selfies (every decode is a molecule) or smiles (the reference arm; a decode "
-            "RDKit cannot parse counts as invalid)."
+            help="selfies (every decode is a molecule; the default) or smiles (the reference "
+            "arm; a decode RDKit cannot parse counts as invalid)."
         ),
-    ] = _DATA.tokens,
+    ] = None,
+    init: Annotated[
+        str | None,
+        typer.Option(
+            help="Fine-tune this trained model (a .pt file, or 'bundled') instead of starting "
+            "from random weights; it keeps its sizes, tokens and clean-up, and the preset "
+            "gives the training settings."
+        ),
+    ] = None,
     val_fraction: Annotated[float, typer.Option(help="Held-out fraction.")] = _DATA.val_fraction,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/last.pt.")] = False,
     force: Annotated[
@@ -67,15 +82,22 @@ def train(
     cache_dir: Annotated[Path | None, typer.Option(help="Tokenised-data cache.")] = None,
 ) -> None:
     """Train a VAE on a SMILES file; writes best.pt, last.pt, metrics.csv and rejects.csv."""
+    from molvae.train import warm
     from molvae.train.run import train as train_model
 
-    p = load_preset(preset)
+    for name, given in (("--tokens", tokens), ("--condition", condition)):
+        if init is not None and given is not None:
+            raise UserError(
+                f"{name} cannot be combined with --init: a fine-tuned model keeps its own "
+                f"tokens and condition; drop {name}."
+            )
+    p = load_preset(warm.preset_name(preset, init))
     data_cfg = DataConfig(
         smiles_col=smiles_col,
         properties=split_list(properties),
         max_molecules=max_molecules,
         max_tokens=max_tokens,
-        tokens=tokens,
+        tokens=tokens or _DATA.tokens,
         val_fraction=val_fraction,
         seed=seed,
         n_jobs=jobs,
@@ -101,5 +123,6 @@ def train(
         resume=resume,
         force=force,
         progress=True,
+        init=init,
     )
     console.print(f"Best model: {out / 'best.pt'}  ({model!r})")

@@ -7,6 +7,7 @@ padded batch out of them (trimmed to its longest molecule, on the device), and
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -93,15 +94,8 @@ class MolDataset:
         Raises:
             ValueError: A token is missing from ``vocab``; use :meth:`split_by_vocab` first.
         """
-        tokens = self.tokens
-        if vocab is not None and vocab != self.vocab:
-            table = vocab.remap_from(self.vocab)
-            tokens = table[tokens]
-            if (tokens < 0).any():
-                raise ValueError("dataset holds tokens missing from the vocabulary")
-            eos = vocab.eos_id
-        else:
-            eos = self.vocab.eos_id
+        own = self.with_vocab(vocab) if vocab is not None and vocab != self.vocab else self
+        tokens, eos = own.tokens, own.vocab.eos_id
         lengths = self.lengths + 1
         n, width = len(self), int(lengths.max(initial=1))
         ids = np.zeros((n, width), dtype=np.int64)
@@ -109,6 +103,17 @@ class MolDataset:
         ids[np.repeat(np.arange(n), self.lengths), cols] = tokens
         ids[np.arange(n), lengths - 1] = eos
         return torch.from_numpy(ids), torch.from_numpy(lengths.astype(np.int64))
+
+    def with_vocab(self, vocab: Vocab) -> MolDataset:
+        """The same molecules with token ids in ``vocab``.
+
+        Raises:
+            ValueError: A token is missing from ``vocab``; use :meth:`split_by_vocab` first.
+        """
+        tokens = vocab.remap_from(self.vocab)[self.tokens]
+        if (tokens < 0).any():
+            raise ValueError("dataset holds tokens missing from the vocabulary")
+        return dataclasses.replace(self, tokens=tokens.astype(self.tokens.dtype), vocab=vocab)
 
     def split_by_vocab(self, vocab: Vocab) -> tuple[MolDataset, pd.DataFrame]:
         """Keep the molecules whose tokens are all in ``vocab``; reject the rest with reason."""

@@ -16,14 +16,14 @@ from molvae.data.load import load_dataset
 from molvae.data.properties import PROPERTIES
 from molvae.errors import UserError
 from molvae.progress import console
-from molvae.train import distributed
+from molvae.train import distributed, warm
 from molvae.train.trainer import Trainer
 
 
 def train(
     data: str | os.PathLike | pd.DataFrame,
     out: str | os.PathLike = "runs/molvae",
-    preset: str = "small",
+    preset: str | None = None,
     data_config: DataConfig | None = None,
     model_config: ModelConfig | None = None,
     train_config: TrainConfig | None = None,
@@ -31,14 +31,16 @@ def train(
     progress: bool = True,
     on_step: Callable[[Trainer], None] | None = None,
     force: bool = False,
+    init: str | os.PathLike | MolVAE | None = None,
 ) -> MolVAE:
     """Train a VAE on a SMILES table and return the best model.
 
     Args:
         data: A ``.csv``/``.tsv``/``.smi`` file (optionally gzipped) or a DataFrame.
         out: Folder for ``best.pt``, ``last.pt``, ``metrics.csv`` and ``rejects.csv``.
-        preset: Model and training defaults (``tiny``, ``small``, ``moses`` or a TOML path);
-            ``model_config``/``train_config`` override it when given.
+        preset: Model and training defaults (``tiny``, ``small``, ``moses``, ``finetune`` or
+            a TOML path); ``model_config``/``train_config`` override it when given. ``None``:
+            ``small``, or ``finetune`` with ``init``.
         data_config: Clean-up options and properties. The condition of a conditional VAE
             (``model_config.condition``) is added to the properties when RDKit computes it.
         resume: Continue from ``out/last.pt`` if it exists.
@@ -46,10 +48,18 @@ def train(
             annealing) instead of refusing them.
         progress: Show progress bars and summaries.
         on_step: Called with the trainer after each step.
+        init: Fine-tune this trained model (a file, ``"bundled"``, or a :class:`MolVAE`)
+            rather than start from random weights: its sizes, tokens and clean-up are kept
+            (``model_config`` and the preset's model are not used), and molecules with a
+            token it lacks are rejected.
     """
-    p = load_preset(preset)
-    model_config = model_config or p.model
-    data_config = with_condition(data_config or DataConfig(), model_config)
+    start = load_init(init)
+    p = load_preset(warm.preset_name(preset, start))
+    model_config = start.model_config if start is not None else model_config or p.model
+    data_config = data_config or DataConfig()
+    if start is not None:
+        data_config = warm.data_settings(start, data_config)
+    data_config = with_condition(data_config, model_config)
     out = Path(out)
     dist = distributed.setup()  # a no-op outside torchrun
     # Rank 0 cleans and caches the data first; the others then read the cache. An error on
@@ -60,6 +70,8 @@ def train(
             ds = load_dataset(
                 data, data_config, rejects_path=out / "rejects.csv", progress=progress
             )
+            if start is not None:
+                ds = warm.in_model_vocab(ds, start, out / "rejects.csv", progress)
         except UserError as err:
             error = str(err)
     error = distributed.agree(error)
@@ -67,6 +79,7 @@ def train(
         raise UserError(error)
     if not dist.is_main:
         ds = load_dataset(data, data_config, progress=False)
+        ds = warm.in_model_vocab(ds, start) if start is not None else ds
     train_ds, val_ds = ds.split(data_config.val_fraction, data_config.seed)
     trainer = Trainer(
         train_ds,
@@ -76,6 +89,7 @@ def train(
         out,
         data_cfg=data_config,
         progress=progress,
+        init=start,
     )
     if resume and not trainer.resume(force=force) and progress and dist.is_main:
         console.print(f"No {out / 'last.pt'} to resume from; starting a new run.")
@@ -83,6 +97,17 @@ def train(
     if dist.enabled:  # after an error torchrun ends the other ranks; a barrier would hang
         distributed.teardown()
     return MolVAE.load(best)
+
+
+def load_init(init: str | os.PathLike | MolVAE | None) -> MolVAE | None:
+    """The model to fine-tune: ``None``, a loaded model, ``"bundled"`` or a model file.
+
+    Raises:
+        UserError: The file is missing or is not a molvae model.
+    """
+    if init is None or isinstance(init, MolVAE):
+        return init
+    return MolVAE.pretrained() if str(init) == "bundled" else MolVAE.load(init)
 
 
 def with_condition(data_config: DataConfig, model_config: ModelConfig) -> DataConfig:

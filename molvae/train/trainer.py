@@ -17,13 +17,12 @@ import numpy as np
 import torch
 
 from molvae.config import DataConfig, ModelConfig, TrainConfig
-from molvae.data.dataset import MolDataset, Standardiser, epoch_batches, make_batch
+from molvae.data.dataset import MolDataset, epoch_batches, make_batch
 from molvae.errors import UserError
-from molvae.hashes import smiles_hashes
 from molvae.model import build_vae
 from molvae.progress import console, progress_bar
 from molvae.state import ConditionSample, ModelState
-from molvae.train import checkpoint, distributed
+from molvae.train import checkpoint, distributed, warm
 from molvae.train.budget import TimeBudget
 from molvae.train.schedules import KLAnnealer, learning_rate
 from molvae.train.step import train_step
@@ -51,6 +50,7 @@ class Trainer:
         out: Output folder.
         data_cfg: Stored in the checkpoint so the model cleans new inputs the same way.
         progress: Show progress bars.
+        init: A trained model to start from (:mod:`molvae.train.warm`: fine-tuning).
     """
 
     def __init__(
@@ -62,6 +62,7 @@ class Trainer:
         out: str | os.PathLike,
         data_cfg: DataConfig | None = None,
         progress: bool = True,
+        init: ModelState | None = None,
     ) -> None:
         self.train_ds = train_ds
         fallback = np.arange(min(len(train_ds), TRAIN_AS_VAL_LIMIT))
@@ -78,13 +79,14 @@ class Trainer:
         if len(train_ds) == 0:
             raise UserError("The training split is empty; lower --val-fraction or add molecules.")
         self.vocab = train_ds.vocab
-        self.std = Standardiser.fit(train_ds.properties)
+        self.std = warm.property_scaling(train_ds, init)
         self.ids, self.lengths = train_ds.to_padded()
         props = self.std.transform(train_ds.properties) if train_ds.property_names else None
         self.props = torch.from_numpy(props.astype(np.float32)) if props is not None else None
         torch.manual_seed(train_cfg.seed)
         names = train_ds.property_names
         self.model = build_vae(model_cfg, self.vocab, len(names), self.data_cfg.tokens, names)
+        warm.load_weights(self.model, init, names)  # a fine-tune starts from init's weights
         if self.model.grammar is not None:  # derive every molecule once, on every core
             self.model.grammar.precompute(self.ids.numpy(), self.data_cfg.n_jobs or os.cpu_count())
         self.model.to(self.device)
@@ -100,7 +102,7 @@ class Trainer:
         self.step = self.epoch = self.batch_pos = 0
         self.best_val = math.inf
         self.history: list[dict[str, Any]] = []
-        self._train_hashes = smiles_hashes(train_ds.smiles)
+        self._train_hashes = warm.training_hashes(train_ds.smiles, init)
         pick = np.random.default_rng(train_cfg.seed).permutation(len(train_ds))[:TRAIN_SAMPLE_SIZE]
         self._train_sample = [train_ds.smiles[i] for i in np.sort(pick)]
         conditions = train_ds.properties[:, self.model.condition]  # (n, C); none: a plain VAE

@@ -1,0 +1,104 @@
+"""Fine-tuning a trained model (``molvae train --init``, :mod:`molvae.train.warm`)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from molvae import MolVAE
+from molvae.cli.main import app
+from molvae.config import DataConfig, load_preset, replace
+from molvae.data.chem import UNKNOWN_TOKEN
+from molvae.hashes import contains
+from molvae.train.run import train
+
+#: A molecule whose SELFIES holds a token ([Se]) that no model trained on MOSES has.
+SELENIDE = "CC[Se]CC"
+
+
+def _fine_tune(init, smiles, tmp_path, lr=1e-12, epochs=1, **data):
+    """Fine-tune ``init`` for ``epochs`` on ``smiles`` with the `small` preset's training
+    settings (a different preset from the tiny model's, whose sizes must not be used)."""
+    p = load_preset("small")
+    return train(
+        pd.DataFrame({"smiles": smiles}),
+        out=tmp_path / "ft",
+        preset="small",
+        train_config=replace(p.train, epochs=epochs, lr=lr, batch_size=32),
+        data_config=DataConfig(val_fraction=0.1, cache_dir=str(tmp_path / "cache"), **data),
+        progress=False,
+        init=init,
+    )
+
+
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal but for steps of a vanishing learning rate (fresh weights differ by ~0.1)."""
+    return torch.allclose(a.cpu().double(), b.cpu().double(), rtol=0, atol=1e-9)
+
+
+def test_fine_tune_starts_from_the_trained_weights_vocab_and_head(
+    tiny_model, moses_smiles, tmp_path
+):
+    """With a vanishing learning rate the fine-tuned model is the trained one, whatever the
+    preset says; a molecule with a token the model lacks is rejected with its reason."""
+    new = moses_smiles[1000:1100]
+    ft = _fine_tune(tiny_model, [*new, SELENIDE], tmp_path, properties=["logp", "qed"])
+    assert ft.model_config == tiny_model.model_config  # not the `small` preset's sizes
+    assert ft.vocab == tiny_model.vocab
+    a, b = tiny_model.model.state_dict(), ft.model.state_dict()
+    assert a.keys() == b.keys()
+    assert all(_same(a[k], b[k]) for k in a)  # head included
+    assert (ft.standardiser.mean == tiny_model.standardiser.mean).all()  # the head's scaling
+    rejects = pd.read_csv(tmp_path / "ft" / "rejects.csv")
+    assert rejects.loc[rejects["input"] == SELENIDE, "reason"].tolist() == [UNKNOWN_TOKEN]
+    # Novelty counts what both runs trained on.
+    assert contains(ft.train_hashes, tiny_model.train_sample).all()
+    assert contains(ft.train_hashes, ft.train_sample).all()
+    assert not contains(tiny_model.train_hashes, ft.train_sample).all()
+
+
+def test_fine_tune_on_other_properties_trains_a_new_head(tiny_model, moses_smiles, tmp_path):
+    ft = _fine_tune(tiny_model, moses_smiles[1000:1100], tmp_path, properties=["sa"])
+    assert ft.property_names == ["sa"]
+    assert ft.model.head.net[-1].out_features == 1
+    a, b = tiny_model.model.state_dict(), ft.model.state_dict()
+    body = [k for k in a if not k.startswith("head.")]
+    assert body and all(_same(a[k], b[k]) for k in body)
+    assert ft.standardiser.mean.tolist() != tiny_model.standardiser.mean.tolist()
+
+
+def test_fine_tune_learns_the_new_molecules(tiny_model, moses_smiles, tmp_path):
+    """A real fine-tune (learning rate > 0) fits its new molecules better than the start."""
+    new = moses_smiles[1000:1200]
+    ft = _fine_tune(tiny_model, new, tmp_path, lr=3e-3, epochs=5)
+    before = tiny_model.score(new)[0]["recon_logprob"].mean()
+    after = ft.score(new)[0]["recon_logprob"].mean()
+    assert after > before + 1.0, (before, after)  # nats per molecule
+
+
+def test_cli_init_refuses_tokens_and_condition_and_fine_tunes_with_its_preset(tiny_model, tmp_path):
+    runner = CliRunner()
+    path = tmp_path / "tiny.pt"
+    tiny_model.save(path)
+    data = tmp_path / "new.csv"
+    pd.DataFrame({"SMILES": ["CCO", "CCN", "c1ccccc1O", "CC(=O)Nc1ccccc1"] * 5}).to_csv(data)
+    args = ["train", str(data), "--init", str(path), "--epochs", "1", "--out", str(tmp_path / "o")]
+    for option, value in (("--tokens", "smiles"), ("--condition", "logp")):
+        refused = runner.invoke(app, [*args, option, value])
+        assert refused.exit_code != 0
+        assert f"{option} cannot be combined with --init" in str(refused.exception)
+    done = runner.invoke(app, [*args, "--cache-dir", str(tmp_path / "cache")])
+    assert done.exit_code == 0, done.output
+    ft = MolVAE.load(tmp_path / "o" / "best.pt")
+    assert ft.vocab == tiny_model.vocab
+    finetune = load_preset("finetune").train  # the default preset of a fine-tune
+    assert (ft.train_config.lr, ft.train_config.kl_schedule) == (finetune.lr, "constant")
+
+
+def test_init_that_is_not_a_model_file_is_one_sentence(tmp_path):
+    from molvae.errors import UserError
+
+    with pytest.raises(UserError, match="does not exist"):
+        _fine_tune(str(tmp_path / "missing.pt"), ["CCO"] * 10, tmp_path)
