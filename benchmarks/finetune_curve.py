@@ -29,7 +29,7 @@ import numpy as np
 
 from molvae.config import load_preset
 from molvae.data.load import load_dataset
-from molvae.train import warm
+from molvae.train import finetune
 from molvae.train.run import load_init
 from molvae.train.trainer import MIN_VAL_BATCH, Trainer
 from molvae.train.validation import validate
@@ -60,7 +60,7 @@ def main() -> None:
     init = load_init(args.init)
     data_cfg = dataclasses.replace(init.data_config, cache_dir=args.cache_dir)
     _common.log(f"loading {args.data} as the model's training data")
-    ds = warm.in_model_vocab(load_dataset(args.data, data_cfg, progress=False), init)
+    ds = finetune.in_model_vocab(load_dataset(args.data, data_cfg, progress=False), init)
     train_ds, val_ds = ds.split(data_cfg.val_fraction, data_cfg.seed)
     train_ds = subset(train_ds, args.train_molecules, data_cfg.seed)
     val_ds = subset(val_ds, args.val_molecules, data_cfg.seed)

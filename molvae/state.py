@@ -61,6 +61,12 @@ class ConditionSample:
         return cls(*(torch.as_tensor(a, dtype=torch.float32) for a in (rows, lo, hi)))
 
 
+def float32(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict with floating-point tensors as float32 (float16 exports load back so);
+    integer buffers keep their type."""
+    return {k: v.float() if v.is_floating_point() else v for k, v in weights.items()}
+
+
 @dataclass(eq=False, repr=False, kw_only=True)
 class ModelState:
     """A trained VAE and what it needs to be used.
@@ -126,11 +132,7 @@ class ModelState:
         vocab = Vocab.from_list(ckpt["vocab"])
         names = list(ckpt["property_names"])
         model = build_vae(model_config, vocab, len(names), data_config.tokens, names)
-        # float16 exports load back as float32; integer buffers keep their type.
-        weights = ckpt["state_dict"]
-        model.load_state_dict(
-            {k: v.float() if v.is_floating_point() else v for k, v in weights.items()}
-        )
+        model.load_state_dict(float32(ckpt["state_dict"]))
         torch_device = pick_device(device)
         model.to(torch_device).eval()
         fitted, conditions = ckpt.get("latent_prior"), ckpt.get("condition_sample")

@@ -54,9 +54,8 @@ def prepare(
     ds = load_dataset(
         data, cfg, progress=progress, use_cache=False, drop_duplicates=False, allow_empty=True
     )
+    ds = ds.in_vocab(vae.vocab)
     rejects = ds.rejects
-    ds, unknown = ds.split_by_vocab(vae.vocab)
-    rejects = pd.concat([rejects, unknown], ignore_index=True).sort_values("row")
     if rejects_path is not None:
         rejects.to_csv(rejects_path, index=False)
     return ds, rejects

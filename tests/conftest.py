@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -62,6 +64,18 @@ def tiny_model(train_tiny):
 def tiny_smiles_model(train_tiny):
     """A tiny SMILES-token model trained briefly on 400 molecules (~10 s; ~4 % valid samples)."""
     return train_tiny("tiny_smiles_model", epochs=10, lr=5e-3, tokens="smiles")
+
+
+@pytest.fixture(scope="session")
+def tiny_cvae(train_tiny):
+    """A tiny CVAE on logP (added to the properties by itself), 400 molecules, ~10 s."""
+    condition = dataclasses.replace(load_preset("tiny").model, condition=("logp",))
+    return train_tiny("tiny_cvae", model_config=condition, properties=["qed"])
+
+
+def one_sentence(text: str) -> bool:
+    """Whether a message is one sentence (``from conftest import one_sentence``)."""
+    return text.endswith(".") and not re.search(r"\. [A-Z]", text)
 
 
 @pytest.fixture(scope="session")

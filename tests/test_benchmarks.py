@@ -115,8 +115,9 @@ def test_finetune_curve_validates_the_start_then_every_epoch_and_resumes(tiny_mo
     args += ["--val-molecules", "30", "--cache-dir", str(tmp_path / "cache")]
     result = json.loads(subprocess.run(args, capture_output=True, text=True, check=True).stdout)
     assert result["train_molecules"] == 200 and result["val_molecules"] == 30
-    assert result["start"]["exact_match"] >= 0  # the starting model, validated
+    start = result["start"]  # the starting model, validated before any step
+    assert 0 <= start["exact_match"] <= 1 and start["kl_loss"] > 0 and "r2_logp" in start
     assert [row["epoch"] for row in result["curve"]] == [1, 2]
     assert [row["passes"] for row in result["curve"]] == [200, 400]
     again = subprocess.run([*args, "--resume"], capture_output=True, text=True, check=True)
-    assert json.loads(again.stdout)["start"] == result["start"]  # a finished run, kept
+    assert json.loads(again.stdout)["start"] == start  # a finished run, kept

@@ -1,20 +1,18 @@
 """The conditional VAE (issue #12): ``train --condition``, conditions drawn for sampling,
 ``sample --where`` with ``method="cvae"``, checkpoints old and new."""
 
-import dataclasses
-import re
-
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import one_sentence
 from rdkit import Chem
 from rdkit.Chem import Crippen, rdMolDescriptors
 from typer.testing import CliRunner
 
 from molvae import MolVAE, conditional, cvae
 from molvae.cli.main import app
-from molvae.config import DataConfig, ModelConfig, load_preset
+from molvae.config import DataConfig, ModelConfig
 from molvae.data.properties import compute_properties
 from molvae.errors import UserError
 from molvae.prior import sample_latents
@@ -26,17 +24,6 @@ from molvae.windows import resolve_windows
 runner = CliRunner()
 #: Decode at temperature 1: the tiny model's greedy decodes are a few long repeats.
 T = 1.0
-
-
-def one_sentence(text: str) -> bool:
-    return text.endswith(".") and not re.search(r"\. [A-Z]", text)
-
-
-@pytest.fixture(scope="module")
-def tiny_cvae(train_tiny):
-    """A tiny CVAE on logP (added to the properties by itself), 400 molecules, ~10 s."""
-    condition = dataclasses.replace(load_preset("tiny").model, condition=("logp",))
-    return train_tiny("tiny_cvae", model_config=condition, properties=["qed"])
 
 
 def _standardised(vae, logp: torch.Tensor) -> torch.Tensor:

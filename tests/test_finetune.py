@@ -1,17 +1,20 @@
-"""Fine-tuning a trained model (``molvae train --init``, :mod:`molvae.train.warm`)."""
+"""Fine-tuning a trained model (``molvae train --init``, :mod:`molvae.train.finetune`)."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 import torch
+from conftest import one_sentence
 from typer.testing import CliRunner
 
 from molvae import MolVAE
 from molvae.cli.main import app
 from molvae.config import DataConfig, load_preset, replace
 from molvae.data.chem import UNKNOWN_TOKEN
+from molvae.errors import UserError
 from molvae.hashes import contains
+from molvae.train import finetune
 from molvae.train.run import train
 
 #: A molecule whose SELFIES holds a token ([Se]) that no model trained on MOSES has.
@@ -60,13 +63,40 @@ def test_fine_tune_starts_from_the_trained_weights_vocab_and_head(
 
 
 def test_fine_tune_on_other_properties_trains_a_new_head(tiny_model, moses_smiles, tmp_path):
-    ft = _fine_tune(tiny_model, moses_smiles[1000:1100], tmp_path, properties=["sa"])
-    assert ft.property_names == ["sa"]
-    assert ft.model.head.net[-1].out_features == 1
+    """A new head for ["sa", "logp"]; logP keeps the trained model's scaling, SA gets its own."""
+    ft = _fine_tune(tiny_model, moses_smiles[1000:1100], tmp_path, properties=["sa", "logp"])
+    assert ft.property_names == ["sa", "logp"]
+    assert ft.model.head.net[-1].out_features == 2
     a, b = tiny_model.model.state_dict(), ft.model.state_dict()
     body = [k for k in a if not k.startswith("head.")]
     assert body and all(_same(a[k], b[k]) for k in body)
-    assert ft.standardiser.mean.tolist() != tiny_model.standardiser.mean.tolist()
+    logp = tiny_model.property_names.index("logp")
+    assert ft.standardiser.mean[1] == tiny_model.standardiser.mean[logp]
+    assert ft.standardiser.std[1] == tiny_model.standardiser.std[logp]
+    assert 1.5 < ft.standardiser.mean[0] < 4.5 and 0.2 < ft.standardiser.std[0] < 1.5  # SA
+
+
+def test_fine_tune_keeps_the_longest_decode_tokens_and_a_cvae_condition_scaling(
+    tiny_model, tiny_smiles_model, tiny_cvae, tmp_path
+):
+    short = ["CCO", "CCN", "CCC", "CCCl", "COC", "CC(C)O", "CCOC", "NCCO"] * 3
+    ft = _fine_tune(tiny_model, short, tmp_path / "short")
+    assert ft.max_len == tiny_model.max_len > 8  # short molecules do not cut its decodes
+    assert ft.property_names == tiny_model.property_names  # by default, the model's own
+    smiles_ft = _fine_tune(tiny_smiles_model, short, tmp_path / "smiles")
+    assert smiles_ft.data_config.tokens == "smiles" and smiles_ft.vocab == tiny_smiles_model.vocab
+    cvae_ft = _fine_tune(tiny_cvae, short, tmp_path / "cvae", properties=["logp"])
+    assert cvae_ft.model_config.condition == tiny_cvae.model_config.condition == ("logp",)
+    old, new = tiny_cvae.property_names.index("logp"), cvae_ft.property_names.index("logp")
+    assert cvae_ft.standardiser.mean[new] == tiny_cvae.standardiser.mean[old]
+    assert cvae_ft.standardiser.std[new] == tiny_cvae.standardiser.std[old]
+
+
+def test_slim_training_hashes_take_the_new_molecules_at_their_precision(pretrained):
+    hashes = finetune.training_hashes(["CCO", "c1ccccc1"], pretrained)
+    assert hashes.dtype == pretrained.train_hashes.dtype == torch.int32
+    assert contains(hashes, ["CCO", "c1ccccc1", *pretrained.train_sample[:50]]).all()
+    assert len(hashes) <= len(pretrained.train_hashes) + 2
 
 
 def test_fine_tune_learns_the_new_molecules(tiny_model, moses_smiles, tmp_path):
@@ -85,20 +115,28 @@ def test_cli_init_refuses_tokens_and_condition_and_fine_tunes_with_its_preset(ti
     data = tmp_path / "new.csv"
     pd.DataFrame({"SMILES": ["CCO", "CCN", "c1ccccc1O", "CC(=O)Nc1ccccc1"] * 5}).to_csv(data)
     args = ["train", str(data), "--init", str(path), "--epochs", "1", "--out", str(tmp_path / "o")]
-    for option, value in (("--tokens", "smiles"), ("--condition", "logp")):
-        refused = runner.invoke(app, [*args, option, value])
-        assert refused.exit_code != 0
-        assert f"{option} cannot be combined with --init" in str(refused.exception)
+    refused = runner.invoke(app, [*args, "--tokens", "smiles"])
+    assert "--tokens cannot be combined with --init" in str(refused.exception)
+    refused = runner.invoke(app, [*args, "--condition", "logp"])
+    assert "keeps the sizes and condition" in str(refused.exception)
     done = runner.invoke(app, [*args, "--cache-dir", str(tmp_path / "cache")])
     assert done.exit_code == 0, done.output
     ft = MolVAE.load(tmp_path / "o" / "best.pt")
     assert ft.vocab == tiny_model.vocab
-    finetune = load_preset("finetune").train  # the default preset of a fine-tune
-    assert (ft.train_config.lr, ft.train_config.kl_schedule) == (finetune.lr, "constant")
+    assert ft.property_names == tiny_model.property_names  # no --properties: the model's
+    preset = load_preset("finetune").train  # the default preset of a fine-tune
+    assert (ft.train_config.lr, ft.train_config.kl_schedule) == (preset.lr, "constant")
 
 
-def test_init_that_is_not_a_model_file_is_one_sentence(tmp_path):
-    from molvae.errors import UserError
-
-    with pytest.raises(UserError, match="does not exist"):
+def test_init_errors_are_one_sentence(tiny_model, tmp_path):
+    with pytest.raises(UserError) as missing:
         _fine_tune(str(tmp_path / "missing.pt"), ["CCO"] * 10, tmp_path)
+    assert "does not exist" in str(missing.value) and one_sentence(str(missing.value))
+    with pytest.raises(UserError) as sizes:
+        train(["CCO"] * 10, init=tiny_model, model_config=load_preset("tiny").model)
+    assert "keeps the sizes" in str(sizes.value) and one_sentence(str(sizes.value))
+    (tmp_path / "ft").mkdir()
+    tiny_model.save(tmp_path / "ft" / "best.pt")
+    with pytest.raises(UserError) as inside:
+        _fine_tune(str(tmp_path / "ft" / "best.pt"), ["CCO"] * 10, tmp_path)
+    assert "choose another --out" in str(inside.value) and one_sentence(str(inside.value))

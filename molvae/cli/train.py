@@ -82,16 +82,15 @@ def train(
     cache_dir: Annotated[Path | None, typer.Option(help="Tokenised-data cache.")] = None,
 ) -> None:
     """Train a VAE on a SMILES file; writes best.pt, last.pt, metrics.csv and rejects.csv."""
-    from molvae.train import warm
+    from molvae.train import finetune
     from molvae.train.run import train as train_model
 
-    for name, given in (("--tokens", tokens), ("--condition", condition)):
-        if init is not None and given is not None:
-            raise UserError(
-                f"{name} cannot be combined with --init: a fine-tuned model keeps its own "
-                f"tokens and condition; drop {name}."
-            )
-    p = load_preset(warm.preset_name(preset, init))
+    if init is not None and tokens is not None:
+        raise UserError(
+            "--tokens cannot be combined with --init: a fine-tuned model keeps its own "
+            "tokens; drop --tokens."
+        )
+    p = load_preset(finetune.preset_name(preset, init))
     data_cfg = DataConfig(
         smiles_col=smiles_col,
         properties=split_list(properties),
@@ -112,7 +111,9 @@ def train(
         device=device,
         max_minutes=max_minutes,
     )
-    model_cfg = replace(p.model, condition=tuple(dict.fromkeys(split_list(condition))) or None)
+    model_cfg = None  # a fine-tune keeps its model's sizes; train() refuses a --condition
+    if init is None or condition is not None:
+        model_cfg = replace(p.model, condition=tuple(dict.fromkeys(split_list(condition))) or None)
     model = train_model(
         data,
         out=out,

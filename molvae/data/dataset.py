@@ -133,6 +133,18 @@ class MolDataset:
         )
         return self.subset(np.flatnonzero(~bad_mol)), rejects
 
+    def in_vocab(self, vocab: Vocab) -> MolDataset:
+        """The molecules whose tokens are all in ``vocab``, with ids in ``vocab``; the others
+        join the rejects (reason :data:`~molvae.data.chem.UNKNOWN_TOKEN`)."""
+        kept, unknown = self.split_by_vocab(vocab)
+        rejects = pd.concat([self.rejects, unknown], ignore_index=True).sort_values("row")
+        return dataclasses.replace(
+            kept.with_vocab(vocab),
+            rejects=rejects,
+            n_input=self.n_input,
+            from_cache=self.from_cache,
+        )
+
     def split(self, val_fraction: float, seed: int) -> tuple[MolDataset, MolDataset]:
         """Seeded random train/validation split."""
         rng = np.random.default_rng(seed)

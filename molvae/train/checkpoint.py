@@ -159,7 +159,8 @@ def check_resume(path: Path, prev: ModelState, new: ModelState, force: bool = Fa
     if differ:
         raise UserError(
             f"{path} was trained with different {', '.join(differ)}; resume with the "
-            "settings it was started with, or use a new --out folder."
+            "settings it was started with (and the same --init, for a fine-tune), or use a "
+            "new --out folder."
         )
     changed = [f"{k} {old[k]} -> {now[k]}" for k in SCHEDULE_FIELDS if old[k] != now[k]]
     if changed and not force:

@@ -16,7 +16,7 @@ from molvae.data.load import load_dataset
 from molvae.data.properties import PROPERTIES
 from molvae.errors import UserError
 from molvae.progress import console
-from molvae.train import distributed, warm
+from molvae.train import distributed, finetune
 from molvae.train.trainer import Trainer
 
 
@@ -49,16 +49,27 @@ def train(
         progress: Show progress bars and summaries.
         on_step: Called with the trainer after each step.
         init: Fine-tune this trained model (a file, ``"bundled"``, or a :class:`MolVAE`)
-            rather than start from random weights: its sizes, tokens and clean-up are kept
-            (``model_config`` and the preset's model are not used), and molecules with a
-            token it lacks are rejected.
+            rather than start from random weights (:mod:`molvae.train.finetune`): its sizes
+            and condition are kept (the preset's model is not used), so are its tokens and
+            clean-up (``data_config``'s are replaced), and its properties unless
+            ``data_config`` names some; molecules with a token it lacks are rejected.
+
+    Raises:
+        UserError: Bad data or settings, ``model_config`` given with ``init``, or ``init``
+            inside ``out``.
     """
+    if init is not None and model_config is not None:
+        raise UserError(
+            "A fine-tuned model keeps the sizes and condition of the model it starts from; "
+            "leave out the model settings (or --condition) when giving a model to fine-tune."
+        )
+    finetune.check_out(init, out)
     start = load_init(init)
-    p = load_preset(warm.preset_name(preset, start))
+    p = load_preset(finetune.preset_name(preset, start))
     model_config = start.model_config if start is not None else model_config or p.model
     data_config = data_config or DataConfig()
     if start is not None:
-        data_config = warm.data_settings(start, data_config)
+        data_config = finetune.data_settings(start, data_config)
     data_config = with_condition(data_config, model_config)
     out = Path(out)
     dist = distributed.setup()  # a no-op outside torchrun
@@ -71,7 +82,7 @@ def train(
                 data, data_config, rejects_path=out / "rejects.csv", progress=progress
             )
             if start is not None:
-                ds = warm.in_model_vocab(ds, start, out / "rejects.csv", progress)
+                ds = finetune.in_model_vocab(ds, start, out / "rejects.csv", progress)
         except UserError as err:
             error = str(err)
     error = distributed.agree(error)
@@ -79,7 +90,7 @@ def train(
         raise UserError(error)
     if not dist.is_main:
         ds = load_dataset(data, data_config, progress=False)
-        ds = warm.in_model_vocab(ds, start) if start is not None else ds
+        ds = finetune.in_model_vocab(ds, start) if start is not None else ds
     train_ds, val_ds = ds.split(data_config.val_fraction, data_config.seed)
     trainer = Trainer(
         train_ds,
@@ -106,8 +117,8 @@ def load_init(init: str | os.PathLike | MolVAE | None) -> MolVAE | None:
         UserError: The file is missing or is not a molvae model.
     """
     if init is None or isinstance(init, MolVAE):
-        return init
-    return MolVAE.pretrained() if str(init) == "bundled" else MolVAE.load(init)
+        return init  # loaded on the CPU: only its weights are copied, onto the run's device
+    return MolVAE.pretrained("cpu") if str(init) == "bundled" else MolVAE.load(init, "cpu")
 
 
 def with_condition(data_config: DataConfig, model_config: ModelConfig) -> DataConfig:

@@ -22,7 +22,7 @@ from molvae.errors import UserError
 from molvae.model import build_vae
 from molvae.progress import console, progress_bar
 from molvae.state import ConditionSample, ModelState
-from molvae.train import checkpoint, distributed, warm
+from molvae.train import checkpoint, distributed, finetune
 from molvae.train.budget import TimeBudget
 from molvae.train.schedules import KLAnnealer, learning_rate
 from molvae.train.step import train_step
@@ -50,7 +50,7 @@ class Trainer:
         out: Output folder.
         data_cfg: Stored in the checkpoint so the model cleans new inputs the same way.
         progress: Show progress bars.
-        init: A trained model to start from (:mod:`molvae.train.warm`: fine-tuning).
+        init: A trained model to start from (:mod:`molvae.train.finetune`).
     """
 
     def __init__(
@@ -79,20 +79,19 @@ class Trainer:
         if len(train_ds) == 0:
             raise UserError("The training split is empty; lower --val-fraction or add molecules.")
         self.vocab = train_ds.vocab
-        self.std = warm.property_scaling(train_ds, init)
+        self.std = finetune.property_scaling(train_ds, init)
         self.ids, self.lengths = train_ds.to_padded()
         props = self.std.transform(train_ds.properties) if train_ds.property_names else None
         self.props = torch.from_numpy(props.astype(np.float32)) if props is not None else None
         torch.manual_seed(train_cfg.seed)
         names = train_ds.property_names
         self.model = build_vae(model_cfg, self.vocab, len(names), self.data_cfg.tokens, names)
-        warm.load_weights(self.model, init, names)  # a fine-tune starts from init's weights
+        finetune.load_weights(self.model, init, names)  # a fine-tune starts from init's weights
         if self.model.grammar is not None:  # derive every molecule once, on every core
             self.model.grammar.precompute(self.ids.numpy(), self.data_cfg.n_jobs or os.cpu_count())
         self.model.to(self.device)
         self.net = distributed.wrap(self.model, self.device, self.dist, train_cfg.compile)
-        # bf16 autocast on GPUs (the GRUs, matmuls and losses); full precision on CPU.
-        self.amp = train_cfg.amp and self.device.type == "cuda"
+        self.amp = train_cfg.amp and self.device.type == "cuda"  # bf16 autocast; CPU: fp32
         self.opt = torch.optim.Adam(self.model.parameters(), lr=train_cfg.lr)
         self.n_batches = len(self._epoch_batches(0))
         self.budget: TimeBudget | None = None  # set by fit() under --max-minutes
@@ -102,7 +101,8 @@ class Trainer:
         self.step = self.epoch = self.batch_pos = 0
         self.best_val = math.inf
         self.history: list[dict[str, Any]] = []
-        self._train_hashes = warm.training_hashes(train_ds.smiles, init)
+        self._train_hashes = finetune.training_hashes(train_ds.smiles, init)
+        self._max_len = finetune.max_len(self.lengths, init)
         pick = np.random.default_rng(train_cfg.seed).permutation(len(train_ds))[:TRAIN_SAMPLE_SIZE]
         self._train_sample = [train_ds.smiles[i] for i in np.sort(pick)]
         conditions = train_ds.properties[:, self.model.condition]  # (n, C); none: a plain VAE
@@ -118,7 +118,7 @@ class Trainer:
             vocab=self.vocab,
             property_names=list(self.train_ds.property_names),
             standardiser=self.std,
-            max_len=int(self.lengths.max()),
+            max_len=self._max_len,
             train_hashes=self._train_hashes,
             train_sample=self._train_sample,
             history=self.history,
