@@ -25,7 +25,6 @@ import json
 from pathlib import Path
 
 import _common
-import numpy as np
 
 from molvae.config import load_preset
 from molvae.data.load import load_dataset
@@ -36,10 +35,8 @@ from molvae.train.validation import validate
 
 
 def subset(ds, n: int, seed: int):
-    """A seeded random ``n`` of ``ds`` (all of it when ``n`` is 0 or at least its size)."""
-    if not n or n >= len(ds):
-        return ds
-    return ds.subset(np.sort(np.random.default_rng(seed).permutation(len(ds))[:n]))
+    """A seeded random ``n`` of ``ds`` (all of it when ``n`` is 0)."""
+    return ds.sample(n, seed) if n else ds
 
 
 def main() -> None:

@@ -17,7 +17,6 @@ import argparse
 import dataclasses
 
 import _common
-import numpy as np
 
 from molvae import MolVAE, metrics
 from molvae.data.load import load_dataset
@@ -48,8 +47,7 @@ def main() -> None:
         )
         _common.log(f"{path}: test molecules")
         test = load_dataset(args.test, cfg, progress=False)
-        rng = np.random.default_rng(args.seed)
-        sub = test.subset(np.sort(rng.permutation(len(test))[: args.n]))
+        sub = test.sample(args.n, args.seed)
         _common.log(f"{path}: encoding {len(sub)}")
         pred = vae.head_values(vae.encode_dataset(sub))
         scores = metrics.property_accuracy(pred, sub.properties, names)

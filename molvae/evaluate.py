@@ -167,8 +167,7 @@ def evaluate(
         result["consistent"] = sampled.consistent_rate
     result.update(ring_stats(sampled.smiles))
 
-    rng = np.random.default_rng(seed)
-    sub = test_ds.subset(np.sort(rng.permutation(len(test_ds))[:n_recon]))
+    sub = test_ds.sample(n_recon, seed)
     sub, unknown = sub.split_by_vocab(model.vocab)
     if len(unknown):
         console.print(f"{len(unknown)} test molecules have tokens the model never saw; skipped.")

@@ -84,6 +84,11 @@ class MolDataset:
             source=self.source,
         )
 
+    def sample(self, n: int, seed: int) -> MolDataset:
+        """A seeded random ``n`` of the molecules (all of them when ``n`` is at least the
+        size), in their order."""
+        return self.subset(np.sort(np.random.default_rng(seed).permutation(len(self))[:n]))
+
     def to_padded(self, vocab: Vocab | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Token ids as a padded tensor in ``vocab`` (default: the dataset's own).
 
