@@ -126,6 +126,18 @@ def test_cli_init_refuses_tokens_and_condition_and_fine_tunes_with_its_preset(ti
     assert ft.property_names == tiny_model.property_names  # no --properties: the model's
     preset = load_preset("finetune").train  # the default preset of a fine-tune
     assert (ft.train_config.lr, ft.train_config.kl_schedule) == (preset.lr, "constant")
+    # ... at the model's own beta (the tiny preset's 0.01), not the preset's written 0.05
+    assert ft.train_config.beta == tiny_model.train_config.beta != preset.beta
+    beta = runner.invoke(app, [*args, "--cache-dir", str(tmp_path / "cache"), "--beta", "0.2"])
+    assert beta.exit_code == 0, beta.output
+    assert MolVAE.load(tmp_path / "o" / "best.pt").train_config.beta == 0.2
+
+
+def test_library_fine_tune_keeps_the_models_beta_unless_settings_are_given(tiny_model):
+    assert finetune.train_settings(None, tiny_model).beta == tiny_model.train_config.beta
+    assert finetune.train_settings("finetune", tiny_model).beta == tiny_model.train_config.beta
+    assert finetune.train_settings("small", tiny_model) == load_preset("small").train
+    assert finetune.train_settings(None, None) == load_preset("small").train
 
 
 def test_init_errors_are_one_sentence(tiny_model, tmp_path):

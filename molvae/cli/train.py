@@ -48,7 +48,10 @@ def train(
         ),
     ] = None,
     batch_size: Annotated[int | None, typer.Option(help="Override the batch size.")] = None,
-    beta: Annotated[float | None, typer.Option(help="Final KL weight.")] = None,
+    beta: Annotated[
+        float | None,
+        typer.Option(help="Final KL weight (the finetune preset: the --init model's own)."),
+    ] = None,
     max_molecules: Annotated[
         int | None, typer.Option(help="Use a random sample of N rows.")
     ] = None,
@@ -83,6 +86,7 @@ def train(
 ) -> None:
     """Train a VAE on a SMILES file; writes best.pt, last.pt, metrics.csv and rejects.csv."""
     from molvae.train import finetune
+    from molvae.train.run import load_init
     from molvae.train.run import train as train_model
 
     if init is not None and tokens is not None:
@@ -90,6 +94,8 @@ def train(
             "--tokens cannot be combined with --init: a fine-tuned model keeps its own "
             "tokens; drop --tokens."
         )
+    finetune.check_out(init, out)
+    start = load_init(init)  # loaded once: a fine-tune's default β is the model's own
     p = load_preset(finetune.preset_name(preset, init))
     data_cfg = DataConfig(
         smiles_col=smiles_col,
@@ -103,7 +109,7 @@ def train(
         cache_dir=str(cache_dir) if cache_dir else None,
     )
     train_cfg = replace(
-        p.train,
+        finetune.train_settings(preset, start),
         epochs=epochs,
         batch_size=batch_size,
         beta=beta,
@@ -124,6 +130,6 @@ def train(
         resume=resume,
         force=force,
         progress=True,
-        init=init,
+        init=start,
     )
     console.print(f"Best model: {out / 'best.pt'}  ({model!r})")

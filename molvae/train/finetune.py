@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from molvae.config import DataConfig
+from molvae.config import DataConfig, TrainConfig, load_preset
 from molvae.data.chem import CleanOptions
 from molvae.data.dataset import MolDataset, Standardiser
 from molvae.errors import UserError
@@ -40,6 +40,17 @@ def preset_name(preset: str | None, init: object) -> str:
     """The preset to use: the one named, else :data:`PRESET` for a fine-tune (``init`` given)
     and :data:`NEW_MODEL_PRESET` for a new model."""
     return preset or (NEW_MODEL_PRESET if init is None else PRESET)
+
+
+def train_settings(preset: str | None, init: ModelState | None) -> TrainConfig:
+    """The training settings of a run: its preset's (:func:`preset_name`), but a fine-tune
+    with :data:`PRESET` runs at the trained model's own final β, since another β would reshape
+    the latent space that the model's prior, spreads and threshold were fitted to."""
+    name = preset_name(preset, init)
+    settings = load_preset(name).train
+    if name == PRESET and init is not None:
+        settings = dataclasses.replace(settings, beta=init.train_config.beta)
+    return settings
 
 
 def data_settings(init: ModelState, data_config: DataConfig) -> DataConfig:
