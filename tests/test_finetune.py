@@ -131,9 +131,22 @@ def test_cli_init_refuses_tokens_and_condition_and_fine_tunes_with_its_preset(ti
     beta = runner.invoke(app, [*args, "--cache-dir", str(tmp_path / "cache"), "--beta", "0.2"])
     assert beta.exit_code == 0, beta.output
     assert MolVAE.load(tmp_path / "o" / "best.pt").train_config.beta == 0.2
+    inside = runner.invoke(app, [*args[:3], str(tmp_path / "o" / "best.pt"), *args[4:]])
+    assert "choose another --out" in str(inside.exception)
 
 
-def test_library_fine_tune_keeps_the_models_beta_unless_settings_are_given(tiny_model):
+def test_library_fine_tune_keeps_the_models_beta_unless_settings_are_given(
+    tiny_model, moses_smiles, tmp_path
+):
+    ft = train(
+        pd.DataFrame({"smiles": moses_smiles[1000:1040]}),
+        out=tmp_path / "ft",
+        data_config=DataConfig(val_fraction=0.1, cache_dir=str(tmp_path / "cache")),
+        progress=False,
+        init=tiny_model,
+    )
+    written = load_preset("finetune").train.beta
+    assert ft.train_config.beta == tiny_model.train_config.beta != written
     assert finetune.train_settings(None, tiny_model).beta == tiny_model.train_config.beta
     assert finetune.train_settings("finetune", tiny_model).beta == tiny_model.train_config.beta
     assert finetune.train_settings("small", tiny_model) == load_preset("small").train

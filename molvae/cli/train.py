@@ -70,7 +70,7 @@ def train(
         typer.Option(
             help="Fine-tune this trained model (a .pt file, or 'bundled') instead of starting "
             "from random weights; it keeps its sizes, tokens and clean-up, and the preset "
-            "gives the training settings."
+            "gives the training settings (the finetune preset: at the model's own beta)."
         ),
     ] = None,
     val_fraction: Annotated[float, typer.Option(help="Held-out fraction.")] = _DATA.val_fraction,

@@ -40,7 +40,8 @@ def train(
         out: Folder for ``best.pt``, ``last.pt``, ``metrics.csv`` and ``rejects.csv``.
         preset: Model and training defaults (``tiny``, ``small``, ``moses``, ``finetune`` or
             a TOML path); ``model_config``/``train_config`` override it when given. ``None``:
-            ``small``, or ``finetune`` at the trained model's own β with ``init``.
+            ``small``, or ``finetune`` at the trained model's own β with ``init``. To change
+            a few settings of a fine-tune, start from ``finetune.train_settings(None, init)``.
         data_config: Clean-up options and properties. The condition of a conditional VAE
             (``model_config.condition``) is added to the properties when RDKit computes it.
         resume: Continue from ``out/last.pt`` if it exists.
