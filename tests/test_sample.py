@@ -94,7 +94,8 @@ def test_consistent_sampling_keeps_only_molecules_the_model_reconstructs(pretrai
     assert all(roundtrip.self_consistent(pretrained, got.smiles))
     assert got.checked >= 20 and 0 < got.consistent_rate < 1  # some decodes were thrown away
     assert got.consistent_rate == got.consistent / got.checked
-    assert pretrained.prior.consistent_spread == 2.2  # so the bundled model samples this way
+    # The bundled model samples this way by default, wider than its every-decode spread.
+    assert pretrained.prior.consistent_spread > pretrained.prior.spread
     assert sample.sample_molecules(pretrained, 5, seed=0).consistent is not None
     assert sample.sample_molecules(pretrained, 5, seed=0, consistent=False).consistent is None
 

@@ -44,7 +44,7 @@ def export(
         typer.Option(
             help="Mixture prior: sample only molecules the model reconstructs by default "
             "(sample --consistent), with this spread; wider than --spread, as the check drops "
-            "the odd molecules a wider spread brings (2.2 on the bundled model). Without "
+            "the odd molecules a wider spread brings (1.6 on the bundled model). Without "
             "--reference, set on the model's own mixture prior; with it, the new prior has "
             "none unless given."
         ),
