@@ -9,7 +9,7 @@ against all of MOSES train, and the ring statistics.
 Two variations of the prior (session 16): ``--references N`` refits the mixture over N MOSES
 training molecules the model did not train on (its spreads kept), and ``--active-spread``
 widens only the latent dimensions the model uses: those whose posterior standard deviation,
-averaged over the references, is below :data:`UNUSED_SIGMA`; the others are drawn from each
+averaged over the references, is below :data:`POOL_SIGMA`; the others are drawn from each
 reference's own posterior (spread 1).
 
 Usage::
@@ -31,17 +31,13 @@ from molvae import MolVAE, metrics
 from molvae.data.load import load_dataset
 from molvae.errors import UserError
 from molvae.evaluate import reference_stats, training_set
+from molvae.mixture import POOL_SIGMA
 from molvae.roundtrip import self_consistent
 from molvae.sample import sample_molecules
 from molvae.structure import ring_stats
 from molvae.tabular import unseen_molecules
 
 MOSES = _common.REPO_ROOT.parent / "shared" / "data" / "moses"
-#: A latent dimension whose posterior standard deviation, averaged over the references, is
-#: above this sits near the N(0, 1) prior: the model barely uses it. The bundled model has 90
-#: of 128 such dimensions, most at about 0.92 (the free-bits floor of 0.05 nats each); the
-#: others lie below 0.68.
-UNUSED_SIGMA = 0.75
 
 
 def prepare_prior(
@@ -50,7 +46,7 @@ def prepare_prior(
     """Set up ``vae``'s mixture prior for the run, in this order: refit it over
     ``references`` MOSES training molecules the model did not train on (its spreads kept),
     set ``spread`` (plain and consistent), then with ``active_spread`` widen only the
-    dimensions the model uses (see :data:`UNUSED_SIGMA`; the others' standard deviations are
+    dimensions the model uses (see :data:`POOL_SIGMA`; the others' standard deviations are
     divided by the spread, so they are drawn at each reference's own). Returns what changed,
     for the output.
 
@@ -72,7 +68,7 @@ def prepare_prior(
         vae.prior.respread(spread)
     if active_spread:
         scales = vae.prior.component_scales
-        unused = scales.mean(dim=0) > UNUSED_SIGMA
+        unused = scales.mean(dim=0) > POOL_SIGMA
         vae.prior.component_scales = torch.where(unused, scales / vae.prior.spread, scales)
         out["dims_at_spread_1"] = int(unused.sum())
     return out

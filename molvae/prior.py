@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from molvae.errors import UserError
+from molvae.mixture import from_u8, pool_unused, to_u8, unpool
 
 if TYPE_CHECKING:
     from molvae.api import MolVAE
@@ -17,9 +18,11 @@ if TYPE_CHECKING:
 PRIORS = ("auto", "standard", "fitted")
 #: What :func:`fit_prior` fits: see there.
 PRIOR_KINDS = ("gaussian", "mixture")
-#: Most reference molecules a mixture prior keeps (each costs 2 x latent_dim numbers in the
-#: model file: 20,000 x 64 x 2 in float16 is 5.1 MB).
-MAX_COMPONENTS = 20_000
+#: Most reference molecules a mixture prior keeps. Each costs a mean per latent dimension and a
+#: standard deviation per dimension the model uses (not pooled) in the model file: 1 byte each
+#: in a half-precision file, 4 in a full one (the bundled model: 30,000 x (128 + 35) bytes is
+#: 4.9 MB). More references, fewer duplicate samples: two draws share a reference less often.
+MAX_COMPONENTS = 100_000
 #: Added to the fitted prior's covariance diagonal so its Cholesky factor exists even when
 #: some latent dimensions barely vary (collapsed dimensions).
 PRIOR_JITTER = 1e-4
@@ -51,7 +54,10 @@ class LatentPrior:
 
     A mixture prior samples z from the aggregate posterior of reference molecules: a random
     molecule's q(z|x) = N(``components[i]``, ``component_scales[i]``²). The Gaussian is kept
-    beside it: guided sampling whitens the latent space with it either way.
+    beside it: guided sampling whitens the latent space with it either way. In the dimensions
+    the model barely uses all components share one standard deviation
+    (:func:`molvae.mixture.pool_unused`), which a file stores once; a half-precision file
+    stores the other columns in 8 bits each.
 
     Attributes:
         mean: `latent_dim` mean.
@@ -134,15 +140,25 @@ class LatentPrior:
         return means + eps * scales
 
     def to_dict(self, half: bool = False) -> dict[str, torch.Tensor]:
-        """Plain tensors for a checkpoint (the mixture's in float16 with ``half``)."""
+        """Plain tensors for a checkpoint. A mixture's standard deviations that all components
+        share (pooled) are stored once; its other columns in 8 bits with ``half`` (means on a
+        linear, standard deviations on a log scale, each column between its own extremes), else
+        in float32."""
         out = {
             "mean": self.mean.detach().cpu().float(),
             "scale_tril": self.scale_tril.detach().cpu().float(),
         }
         if self.components is not None:
-            dtype = torch.float16 if half else torch.float32
-            out["components"] = self.components.detach().cpu().to(dtype)
-            out["component_scales"] = self.component_scales.detach().cpu().to(dtype)
+            means = self.components.detach().cpu().float()
+            scales = self.component_scales.detach().cpu().float()
+            shared = (scales == scales[:1]).all(dim=0)  # pooled standard deviations
+            out["pooled"], out["pooled_scales"] = shared, scales[0, shared]
+            scales = scales[:, ~shared]
+            if half:
+                out["components_u8"], out["components_range"] = to_u8(means)
+                out["log_scales_u8"], out["log_scales_range"] = to_u8(scales.log())
+            else:
+                out["components"], out["component_scales"] = means, scales
             out["spread"] = torch.tensor(float(self.spread), dtype=torch.float64)
             if self.consistent_spread is not None:
                 out["consistent_spread"] = torch.tensor(self.consistent_spread, dtype=torch.float64)
@@ -150,17 +166,22 @@ class LatentPrior:
 
     @classmethod
     def from_dict(cls, d: dict[str, torch.Tensor]) -> LatentPrior:
-        """The prior :meth:`to_dict` wrote (float32 again)."""
-        mix = d.get("components")
+        """The prior :meth:`to_dict` wrote (float32 again; also files whose mixture is all
+        float16 columns, written before pooling)."""
         consistent = d.get("consistent_spread")
-        return cls(
-            d["mean"].float(),
-            d["scale_tril"].float(),
-            None if mix is None else mix.float(),
-            None if mix is None else d["component_scales"].float(),
-            float(d.get("spread", 1.0)),
-            None if consistent is None else float(consistent),
-        )
+        prior = cls(d["mean"].float(), d["scale_tril"].float())
+        if "components" in d or "components_u8" in d:
+            if "components_u8" in d:
+                means = from_u8(d["components_u8"], d["components_range"])
+                scales = from_u8(d["log_scales_u8"], d["log_scales_range"]).exp()
+            else:
+                means, scales = d["components"].float(), d["component_scales"].float()
+            pooled = d.get("pooled", torch.zeros(prior.mean.numel(), dtype=torch.bool))
+            prior.components = means
+            prior.component_scales = unpool(scales, d.get("pooled_scales"), pooled)
+            prior.spread = float(d.get("spread", 1.0))
+            prior.consistent_spread = None if consistent is None else float(consistent)
+        return prior
 
 
 def consistent_by_default(vae: MolVAE) -> bool:
@@ -216,7 +237,9 @@ def fit_prior(
         data: The reference molecules (anything :meth:`MolVAE.prepare` takes).
         kind: ``gaussian``: a full-covariance Gaussian fitted to their latent means.
             ``mixture``: their aggregate posterior, the mixture of each molecule's q(z|x)
-            (at most ``max_components`` molecules; the Gaussian is fitted too).
+            (at most ``max_components`` molecules, the standard deviations of the dimensions
+            the model barely uses pooled, see :func:`molvae.mixture.pool_unused`; the Gaussian
+            is fitted too).
         spread: For a mixture, scale each posterior's standard deviations by this when
             sampling (see :class:`LatentPrior`).
         consistent_spread: For a mixture, the spread of self-consistent sampling, which the
@@ -239,6 +262,7 @@ def fit_prior(
     if kind == "gaussian":
         return gaussian
     keep = torch.randperm(len(mu), generator=torch.Generator().manual_seed(0))[:max_components]
+    scales = pool_unused(sigma[keep])
     return LatentPrior(
-        gaussian.mean, gaussian.scale_tril, mu[keep], sigma[keep], spread, consistent_spread
+        gaussian.mean, gaussian.scale_tril, mu[keep], scales, spread, consistent_spread
     )

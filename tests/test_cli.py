@@ -230,7 +230,9 @@ def test_score_needs_a_threshold_then_flags_out_of_domain_rows(trained, tmp_path
     assert slim.stat().st_size < model.stat().st_size
     exported_ckpt = torch.load(slim, weights_only=True)
     assert exported_ckpt["latent_prior"]["scale_tril"].shape == (16, 16)  # tiny: 16-d latent
-    assert exported_ckpt["latent_prior"]["components"].shape == (1000, 16)  # the reference
+    prior = exported_ckpt["latent_prior"]  # the reference: 1,000 posteriors, 8-bit columns
+    assert prior["components_u8"].shape == (1000, 16)
+    assert prior["log_scales_u8"].shape == (1000, 16 - int(prior["pooled"].sum()))
     assert exported_ckpt["anomaly_threshold"] > 0
     assert exported_ckpt["property_names"][-1] == "tpsa"
     assert exported_ckpt["state_dict"]["head.net.5.weight"].shape[0] == len(

@@ -10,7 +10,7 @@ import typer
 from molvae.anomaly import DEFAULT_QUANTILE
 from molvae.cli.common import default_of, load_model
 from molvae.errors import UserError
-from molvae.prior import check_prior_options, fit_prior
+from molvae.prior import MAX_COMPONENTS, check_prior_options, fit_prior
 from molvae.progress import console
 
 
@@ -29,7 +29,9 @@ def export(
         str,
         typer.Option(
             help="Prior fitted to the reference: gaussian (over their latent means) or mixture "
-            "(their aggregate posterior; closer to the molecules the model decodes well)."
+            "(their aggregate posterior; closer to the molecules the model decodes well; up to "
+            f"{MAX_COMPONENTS:,} references, and the more, the fewer duplicate samples: with "
+            "--half, 30,000 take about 5 MB for the bundled model)."
         ),
     ] = default_of(fit_prior, "kind"),
     spread: Annotated[

@@ -51,7 +51,11 @@ def _sampling(prior: LatentPrior | None) -> str:
     if prior.kind == "gaussian":
         return "z from a Gaussian fitted to reference latent means"
     n = len(prior.components)
+    scales = prior.component_scales
+    pooled = int((scales == scales[:1]).all(0).sum()) if n > 1 else 0
     text = f"z from a mixture of {n} reference posteriors, spread {prior.spread:g}"
+    if pooled:
+        text += f" (one sd shared in {pooled} of {scales.shape[1]} latent dimensions)"
     if prior.consistent_spread is not None:
         text += (
             f"; by default only self-consistent molecules, drawn at spread "

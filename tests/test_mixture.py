@@ -1,0 +1,66 @@
+"""The compact mixture prior: pooled dimensions and 8-bit columns (molvae.mixture)."""
+
+from __future__ import annotations
+
+import torch
+
+from molvae.mixture import POOL_SIGMA, from_u8, pool_unused, to_u8, unpool
+from molvae.prior import LatentPrior
+
+
+def _mixture(k: int = 400, dim: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
+    """Means and sds of ``k`` components: dimensions 0-2 used (sd 0.2), 3-5 barely (sd 0.95)."""
+    g = torch.Generator().manual_seed(0)
+    means = torch.randn(k, dim, generator=g)
+    means[:, 3:] *= 0.3
+    scales = torch.full((k, dim), 0.2) * (1 + 0.5 * torch.rand(k, dim, generator=g))
+    scales[:, 3:] = 0.95
+    return means, scales
+
+
+def test_pool_unused_shares_the_unused_dimensions_sds_and_keeps_the_variance():
+    means, scales = _mixture()
+    sd = scales.mean(0)
+    assert (sd[3:] >= POOL_SIGMA).all() and (sd[:3] < POOL_SIGMA).all()
+    pooled = pool_unused(scales)
+    assert torch.equal(pooled[:, :3], scales[:, :3])  # used dimensions untouched
+    assert (pooled[:, 3:] == pooled[:1, 3:]).all()  # one sd per pooled dimension
+    # the mixture's variance (mean variance plus variance of the means) is unchanged
+    assert torch.allclose(pooled.pow(2).mean(0), scales.pow(2).mean(0))
+    assert torch.equal(scales, _mixture()[1])  # the input is left alone
+
+
+def test_u8_columns_round_trip_within_half_a_step():
+    means, _ = _mixture()
+    q, value_range = to_u8(means)
+    assert q.dtype == torch.uint8 and value_range.shape == (2, means.shape[1])
+    back = from_u8(q, value_range)
+    assert ((back - means).abs() <= value_range[1] / 2 + 1e-6).all()
+    assert torch.allclose(back.min(0).values, means.min(0).values)  # extremes are exact
+    constant = torch.full((5, 2), 0.7)
+    assert torch.allclose(from_u8(*to_u8(constant)), constant)  # a constant column survives
+    pooled = torch.tensor([False, True, False])
+    full = unpool(torch.ones(4, 2), torch.tensor([5.0]), pooled)
+    assert torch.equal(full, torch.tensor([[1.0, 5.0, 1.0]] * 4))
+
+
+def test_a_pooled_prior_is_stored_once_per_pooled_dimension_and_loads_back():
+    means, scales = _mixture()
+    scales = pool_unused(scales)
+    prior = LatentPrior(torch.zeros(6), torch.eye(6), means, scales, 1.5, 2.0)
+    d = prior.to_dict(half=True)
+    assert d["pooled"].tolist() == [False] * 3 + [True] * 3
+    assert d["components_u8"].shape == (400, 6)  # every mean, in 8 bits
+    assert d["log_scales_u8"].shape == (400, 3) and d["pooled_scales"].shape == (3,)
+    back = LatentPrior.from_dict(d)
+    assert (back.spread, back.consistent_spread) == (1.5, 2.0)
+    assert torch.equal(back.component_scales[:, 3:], scales[:, 3:])  # pooled sds are exact
+    assert torch.allclose(back.components, means, atol=d["components_range"][1].max().item())
+    assert torch.allclose(back.component_scales, scales, rtol=0.01)  # log scale, 8 bits
+    full = LatentPrior.from_dict(prior.to_dict(half=False))  # float32: exact
+    assert torch.equal(full.components, means) and torch.equal(full.component_scales, scales)
+    # a file written before pooling (all columns, float16) still loads
+    old = {"mean": torch.zeros(6), "scale_tril": torch.eye(6), "spread": torch.tensor(1.5)}
+    old |= {"components": means.half(), "component_scales": scales.half()}
+    legacy = LatentPrior.from_dict(old)
+    assert torch.allclose(legacy.components, means, atol=1e-2) and legacy.consistent_spread is None
