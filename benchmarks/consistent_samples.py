@@ -9,8 +9,8 @@ against all of MOSES train, and the ring statistics.
 Two variations of the prior (session 16): ``--references N`` refits the mixture over N MOSES
 training molecules the model did not train on (its spreads kept), and ``--active-spread``
 widens only the latent dimensions the model uses: those whose posterior standard deviation,
-averaged over the references, is below :data:`POOL_SIGMA`; the others are drawn from each
-reference's own posterior (spread 1).
+averaged over the references, is below :data:`molvae.mixture.POOL_SIGMA`; the others are
+drawn at the standard deviations the prior stores (spread 1; pooled ones since session 19).
 
 Usage::
 
@@ -47,8 +47,8 @@ def prepare_prior(
     ``references`` MOSES training molecules the model did not train on (its spreads kept),
     set ``spread`` (plain and consistent), then with ``active_spread`` widen only the
     dimensions the model uses (see :data:`POOL_SIGMA`; the others' standard deviations are
-    divided by the spread, so they are drawn at each reference's own). Returns what changed,
-    for the output.
+    divided by the spread, so they are drawn at the prior's own standard deviations). Returns
+    what changed, for the output.
 
     Raises:
         UserError: The model's prior is no mixture.
@@ -68,7 +68,7 @@ def prepare_prior(
         vae.prior.respread(spread)
     if active_spread:
         scales = vae.prior.component_scales
-        unused = scales.mean(dim=0) > POOL_SIGMA
+        unused = scales.mean(dim=0) >= POOL_SIGMA
         vae.prior.component_scales = torch.where(unused, scales / vae.prior.spread, scales)
         out["dims_at_spread_1"] = int(unused.sum())
     return out

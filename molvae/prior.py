@@ -54,10 +54,10 @@ class LatentPrior:
 
     A mixture prior samples z from the aggregate posterior of reference molecules: a random
     molecule's q(z|x) = N(``components[i]``, ``component_scales[i]``²). The Gaussian is kept
-    beside it: guided sampling whitens the latent space with it either way. In the dimensions
-    the model barely uses all components share one standard deviation
-    (:func:`molvae.mixture.pool_unused`), which a file stores once; a half-precision file
-    stores the other columns in 8 bits each.
+    beside it: guided sampling whitens the latent space with it either way. A mixture that
+    :func:`fit_prior` fits shares one standard deviation among all components in the dimensions
+    the model barely uses (:func:`molvae.mixture.pool_unused`). A file stores such shared
+    columns once, and a half-precision file stores the other columns in 8 bits each.
 
     Attributes:
         mean: `latent_dim` mean.
@@ -156,7 +156,7 @@ class LatentPrior:
             scales = scales[:, ~shared]
             if half:
                 out["components_u8"], out["components_range"] = to_u8(means)
-                out["log_scales_u8"], out["log_scales_range"] = to_u8(scales.log())
+                out["log_scales_u8"], out["log_scales_range"] = to_u8(scales.clamp(min=1e-6).log())
             else:
                 out["components"], out["component_scales"] = means, scales
             out["spread"] = torch.tensor(float(self.spread), dtype=torch.float64)
@@ -251,6 +251,8 @@ def fit_prior(
             Gaussian, or fewer usable molecules than twice the latent size.
     """
     check_prior_options(kind, spread, consistent_spread)
+    if max_components < 1:
+        raise UserError(f"A mixture needs at least one component, got {max_components}.")
     ds, _ = vae.prepare(data)
     if len(ds) < 2 * vae.latent_dim:
         raise UserError(

@@ -165,3 +165,39 @@ def test_mixture_prior_samples_the_reference_posteriors_and_is_saved(
         prior.make_consistent(-1.0)
     prior.respread(2.5)  # plain and self-consistent sampling alike, from now on
     assert prior.spread == prior.consistent_spread == 2.5
+
+
+def test_a_fitted_mixture_pools_the_unused_dimensions_sds_end_to_end(
+    tiny_model, moses_smiles, monkeypatch, tmp_path
+):
+    """fit_prior pools the sds of the dimensions at or above POOL_SIGMA (moved here to the
+    tiny model's median, which has no dimension near the free-bits floor); the half file
+    stores them once, loads back, samples, and `molvae info` says so."""
+    from molvae import MolVAE, UserError, mixture
+    from molvae.cli.info import _sampling
+    from molvae.prior import fit_prior
+
+    ds, _ = tiny_model.prepare(moses_smiles[:300])
+    mu, sigma = tiny_model.encode_posterior(ds)
+    cut = sigma.mean(0).median().item()
+    monkeypatch.setattr(mixture, "POOL_SIGMA", cut)
+    pooled = sigma.mean(0) >= cut
+    assert 0 < pooled.sum() < tiny_model.latent_dim
+    prior = fit_prior(tiny_model, moses_smiles[:300], "mixture", 1.5)
+    scales = prior.component_scales
+    assert (scales[:, pooled] == scales[:1, pooled]).all()  # one sd per pooled dimension
+    assert torch.allclose(scales[0, pooled] ** 2, sigma[:, pooled].pow(2).mean(0), rtol=1e-4)
+    assert not (scales[:, ~pooled] == scales[:1, ~pooled]).all(0).any()  # the others: their own
+    monkeypatch.setattr(tiny_model, "prior", prior)
+    tiny_model.save(tmp_path / "p.pt", half=True)
+    stored = torch.load(tmp_path / "p.pt", weights_only=True)["latent_prior"]
+    assert torch.equal(stored["pooled"], pooled)
+    assert stored["log_scales_u8"].shape == (len(ds), int((~pooled).sum()))
+    assert stored["components_u8"].shape == (len(ds), tiny_model.latent_dim)
+    loaded = MolVAE.load(tmp_path / "p.pt")
+    assert torch.equal(loaded.prior.component_scales[:, pooled], scales[:, pooled])
+    assert len(loaded.sample(10, seed=0)) == 10
+    text = _sampling(loaded.prior)
+    assert f"one sd shared in {int(pooled.sum())} of {tiny_model.latent_dim}" in text
+    with pytest.raises(UserError, match="at least one component"):
+        fit_prior(tiny_model, moses_smiles[:300], "mixture", max_components=0)

@@ -64,3 +64,12 @@ def test_a_pooled_prior_is_stored_once_per_pooled_dimension_and_loads_back():
     old |= {"components": means.half(), "component_scales": scales.half()}
     legacy = LatentPrior.from_dict(old)
     assert torch.allclose(legacy.components, means, atol=1e-2) and legacy.consistent_spread is None
+    assert torch.allclose(legacy.component_scales, scales, atol=1e-3) and legacy.spread == 1.5
+
+
+def test_a_zero_sd_survives_8_bit_storage():
+    scales = torch.tensor([[0.0, 0.5], [0.2, 0.4]])
+    prior = LatentPrior(torch.zeros(2), torch.eye(2), torch.zeros(2, 2), scales)
+    back = LatentPrior.from_dict(prior.to_dict(half=True)).component_scales
+    assert torch.isfinite(back).all() and back[0, 0] < 1e-5  # stored as 1e-6
+    assert torch.allclose(back[1], scales[1], rtol=0.01)
