@@ -31,7 +31,7 @@ from molvae import MolVAE, metrics
 from molvae.data.load import load_dataset
 from molvae.errors import UserError
 from molvae.evaluate import reference_stats, training_set
-from molvae.mixture import POOL_SIGMA
+from molvae.mixture import unused_dims
 from molvae.roundtrip import self_consistent
 from molvae.sample import sample_molecules
 from molvae.structure import ring_stats
@@ -46,9 +46,9 @@ def prepare_prior(
     """Set up ``vae``'s mixture prior for the run, in this order: refit it over
     ``references`` MOSES training molecules the model did not train on (its spreads kept),
     set ``spread`` (plain and consistent), then with ``active_spread`` widen only the
-    dimensions the model uses (see :data:`POOL_SIGMA`; the others' standard deviations are
-    divided by the spread, so they are drawn at the prior's own standard deviations). Returns
-    what changed, for the output.
+    dimensions the model uses (see :func:`molvae.mixture.unused_dims`; the others' standard
+    deviations are divided by the spread, so they are drawn at the prior's own). Returns what
+    changed, for the output.
 
     Raises:
         UserError: The model's prior is no mixture.
@@ -68,7 +68,7 @@ def prepare_prior(
         vae.prior.respread(spread)
     if active_spread:
         scales = vae.prior.component_scales
-        unused = scales.mean(dim=0) >= POOL_SIGMA
+        unused = unused_dims(scales)
         vae.prior.component_scales = torch.where(unused, scales / vae.prior.spread, scales)
         out["dims_at_spread_1"] = int(unused.sum())
     return out

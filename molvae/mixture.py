@@ -37,6 +37,18 @@ def unpool(x: torch.Tensor, shared: torch.Tensor | None, pooled: torch.Tensor) -
     return full
 
 
+def unused_dims(scales: torch.Tensor) -> torch.Tensor:
+    """The latent dimensions the model barely uses, from a mixture's `K x latent_dim` standard
+    deviations: mean at least :data:`POOL_SIGMA` (a boolean mask)."""
+    return scales.mean(dim=0) >= POOL_SIGMA
+
+
+def shared_columns(x: torch.Tensor) -> torch.Tensor:
+    """The columns of ``x`` (`K x D`) equal in every row, such as pooled standard deviations (a
+    boolean mask; none for fewer than two rows)."""
+    return (x == x[:1]).all(dim=0) & (len(x) > 1)
+
+
 def pool_unused(scales: torch.Tensor) -> torch.Tensor:
     """A mixture's `K x latent_dim` standard deviations with those of the dimensions the model
     barely uses (mean standard deviation at least :data:`POOL_SIGMA`) pooled: there every
@@ -45,7 +57,7 @@ def pool_unused(scales: torch.Tensor) -> torch.Tensor:
     what tells the references apart; those posteriors all sit near the free-bits floor anyway
     (the bundled model: about 0.93, varying between references by at most about 0.09), while
     the file stores one value per pooled dimension instead of one per reference."""
-    pooled = scales.mean(dim=0) >= POOL_SIGMA
+    pooled = unused_dims(scales)
     scales = scales.clone()
     if pooled.any():
         scales[:, pooled] = scales[:, pooled].pow(2).mean(dim=0).sqrt()

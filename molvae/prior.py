@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from molvae.errors import UserError
-from molvae.mixture import from_u8, pool_unused, to_u8, unpool
+from molvae.mixture import from_u8, pool_unused, shared_columns, to_u8, unpool
 
 if TYPE_CHECKING:
     from molvae.api import MolVAE
@@ -151,7 +151,7 @@ class LatentPrior:
         if self.components is not None:
             means = self.components.detach().cpu().float()
             scales = self.component_scales.detach().cpu().float()
-            shared = (scales == scales[:1]).all(dim=0)  # pooled standard deviations
+            shared = shared_columns(scales)  # pooled standard deviations
             out["pooled"], out["pooled_scales"] = shared, scales[0, shared]
             scales = scales[:, ~shared]
             if half:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from molvae.anomaly import DEFAULT_QUANTILE
 from molvae.cli.common import ModelArg, load_model
 from molvae.config import to_dict
+from molvae.mixture import shared_columns
 from molvae.prior import LatentPrior
 from molvae.progress import console
 
@@ -51,11 +52,10 @@ def _sampling(prior: LatentPrior | None) -> str:
     if prior.kind == "gaussian":
         return "z from a Gaussian fitted to reference latent means"
     n = len(prior.components)
-    scales = prior.component_scales
-    pooled = int((scales == scales[:1]).all(0).sum()) if n > 1 else 0
+    pooled = int(shared_columns(prior.component_scales).sum())
     text = f"z from a mixture of {n} reference posteriors, spread {prior.spread:g}"
     if pooled:
-        text += f" (one sd shared in {pooled} of {scales.shape[1]} latent dimensions)"
+        text += f" (one sd shared in {pooled} of {prior.mean.numel()} latent dimensions)"
     if prior.consistent_spread is not None:
         text += (
             f"; by default only self-consistent molecules, drawn at spread "
