@@ -84,6 +84,23 @@ def test_calibrated_threshold_flags_about_the_quantile_and_is_saved(
         tiny_model.calibrate(ref[:5])
 
 
+def test_calibration_scores_a_random_subset_of_a_large_reference(tiny_model, monkeypatch):
+    from molvae import anomaly
+
+    monkeypatch.setattr(tiny_model, "anomaly_threshold", None)
+    monkeypatch.setattr(tiny_model, "anomaly_quantile", None)
+    monkeypatch.setattr(anomaly, "MAX_CALIBRATION", 50)
+    scored = []
+    real = anomaly.score_dataset
+    monkeypatch.setattr(
+        anomaly, "score_dataset", lambda vae, ds, *a: scored.append(ds.smiles) or real(vae, ds, *a)
+    )
+    ref = pd.read_csv("data/moses_test_1k.csv")["SMILES"].head(200).tolist()
+    tiny_model.calibrate(ref)
+    first = list(tiny_model.prepare(ref)[0].smiles[:50])
+    assert len(scored[0]) == 50 and list(scored[0]) != first  # random, not the first 50
+
+
 def test_bundled_model_scores_out_of_domain_molecules_higher(pretrained):
     test = pd.read_csv("data/moses_test_1k.csv")["SMILES"].head(100).tolist()
     inside, _ = pretrained.score(test, threshold=np.inf)
