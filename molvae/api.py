@@ -163,35 +163,35 @@ class MolVAE(ModelState):
         method: str | None = None,
         guards: bool = False,
         consistent: bool | None = None,
+        keep_references: bool = False,
     ) -> list[str | None] | pd.DataFrame:
         """Sample ``n`` molecules: z from the prior, tokens drawn at ``temperature`` (``0``:
         the most likely token at each step; default 1, or 0 with ``where``/``similar_to``).
 
         Args:
             prior: ``standard`` draws z from N(0, I), the VAE's prior. ``fitted`` draws it from
-                the prior fitted to real molecules (see :meth:`fit_prior`; a Gaussian over
-                their latent means or their aggregate posterior): with a small β the
-                posteriors do not fill N(0, I), and z from its empty regions decodes
-                to atypical molecules (Ghosh et al. 2020, ex-post density estimation).
+                the prior fitted to real molecules (see :meth:`fit_prior`; a Gaussian over their
+                latent means or their aggregate posterior): with a small β the posteriors do not
+                fill N(0, I), and z from its empty regions decodes to atypical molecules (Ghosh
+                et al. 2020, ex-post density estimation).
                 ``auto`` uses ``fitted`` when the model has one, else ``standard``.
-            strict: Keep drawing until ``n`` molecules decode from strict SELFIES, i.e. without
-                SELFIES repairing the string, or for a SMILES model from valid SMILES (see
-                :func:`molvae.sample.sample_molecules`, which also reports the raw strict
-                rate). ``False``: every decode, repaired or not (``None`` where no molecule).
-                Conditional sampling is always strict.
+            strict: Keep drawing until ``n`` molecules decode from strict (unrepaired) SELFIES,
+                or valid SMILES for a SMILES model (:func:`molvae.sample.sample_molecules`).
+                ``False``: every decode (``None``: no molecule); conditional sampling is strict.
             where: Property windows, e.g. ``{"logp": (2, 3), "qed": (0.6, None)}`` (``None``
                 leaves a side open) or ``["logp=2..3", "qed>=0.6"]``: sample conditionally
                 and return only molecules whose RDKit-computed properties are inside (see
                 :func:`molvae.conditional.sample_where`). A conditional VAE samples
                 unconditionally with conditions drawn from its training molecules' values.
-            similar_to: A reference SMILES: also require Tanimoto similarity
-                >= ``min_similarity`` to it.
+            similar_to: A SMILES: also require Tanimoto similarity >= ``min_similarity`` to it.
             budget: Most decodes for conditional sampling (default 100 per molecule).
             method: ``cvae`` (a conditional VAE's decoder is told the windows) or ``guided``
                 (by the property head); default: :func:`molvae.conditional.resolve_method`.
             guards: Conditionally, only molecules passing ``optimize``'s guards (see there).
             consistent: Unconditionally, only molecules it reconstructs (:mod:`molvae.roundtrip`;
                 ``None``: if its prior stores a spread for that, as the bundled model's does).
+            keep_references: Also keep molecules that are one of a mixture prior's reference
+                molecules (see :func:`molvae.sample.sample_molecules`).
 
         Returns:
             Unconditionally, ``n`` SMILES. Conditionally, a DataFrame of at most ``n`` verified
@@ -203,7 +203,8 @@ class MolVAE(ModelState):
             if method is not None:
                 resolve_method(self, method)  # a wrong method is an error even without windows
             temp = 1.0 if temperature is None else temperature
-            return sample_molecules(self, n, temp, seed, prior, strict, progress, consistent).smiles
+            args = (n, temp, seed, prior, strict, progress, consistent, keep_references)
+            return sample_molecules(self, *args).smiles
         temp = 0.0 if temperature is None else temperature
         args = (where, similar_to, min_similarity, budget, temp, seed, prior, progress, method)
         got = sample_where(self, n, *args, guards=guards)

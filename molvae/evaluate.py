@@ -108,6 +108,7 @@ def evaluate(
     test_scaffolds: str | os.PathLike | None = None,
     strict: bool = True,
     consistent: bool | None = None,
+    keep_references: bool = False,
 ) -> dict[str, float]:
     """Evaluate a model the MOSES way.
 
@@ -131,9 +132,13 @@ def evaluate(
         consistent: Sample self-consistent molecules only (``molvae sample --consistent``;
             ``None``: the model's default); ``consistent`` in the result is then the fraction
             of strict decodes that were.
+        keep_references: Keep samples that are one of the mixture prior's reference
+            molecules (``sample --keep-references``); by default they are left out, and
+            ``reference_copies`` in the result is the fraction of screened decodes that were.
 
     Returns:
-        The MOSES keys (see :func:`molvae.metrics.moses_metrics`), plus ``recon_exact``,
+        The MOSES keys (see :func:`molvae.metrics.moses_metrics`), ``strict`` (and
+        ``consistent``, ``reference_copies`` when sampling measured them), plus ``recon_exact``,
         ``active_units`` and ``r2_<prop>``/``mae_<prop>``.
     """
     computed = [p for p in model.property_names if p in PROPERTIES]
@@ -159,12 +164,21 @@ def evaluate(
         console.print("Novelty against the model's own training set.")
         in_train = model.in_training_set
     sampled = sample_molecules(
-        model, n, seed=seed, prior=prior, strict=strict, progress=progress, consistent=consistent
+        model,
+        n,
+        seed=seed,
+        prior=prior,
+        strict=strict,
+        progress=progress,
+        consistent=consistent,
+        keep_references=keep_references,
     )
     result = metrics.moses_metrics(sampled.smiles, ref, in_train, fcd, ref_scaffolds=ref_sf)
     result = {"valid": result.pop("valid"), "strict": sampled.strict_rate, **result}
     if sampled.consistent is not None:
         result["consistent"] = sampled.consistent_rate
+    if sampled.screened:
+        result["reference_copies"] = sampled.reference_rate
     result.update(ring_stats(sampled.smiles))
 
     sub = test_ds.sample(n_recon, seed)

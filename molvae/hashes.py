@@ -1,5 +1,6 @@
 """Hashes of canonical SMILES: a compact record of a model's training molecules, so a model
-file can tell new molecules from training ones (novelty) without storing the SMILES."""
+file can tell new molecules from training ones (novelty) without storing the SMILES, and of a
+mixture prior's reference molecules (sampling leaves out their copies)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,11 @@ def compact(hashes: torch.Tensor) -> torch.Tensor:
         return hashes
     top = (hashes.numpy() >> (64 - COMPACT_BITS)).astype(np.int32)
     return torch.from_numpy(np.unique(top))
+
+
+def for_file(hashes: torch.Tensor | None, half: bool) -> torch.Tensor | None:
+    """``hashes`` as a model file stores them: :func:`compact` in a slim (``half``) file."""
+    return compact(hashes) if half and hashes is not None else hashes
 
 
 def contains(hashes: torch.Tensor | None, smiles: list[str]) -> np.ndarray:

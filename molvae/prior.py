@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from molvae import hashes
 from molvae.errors import UserError
 from molvae.mixture import from_u8, pool_unused, shared_columns, to_u8, unpool
 
@@ -69,8 +70,14 @@ class LatentPrior:
             unique, less like them).
         consistent_spread: The spread to sample with when only molecules the model
             reconstructs are kept (``sample --consistent``; the filter throws away the odd
-            molecules that a wider spread brings, so it is wider than ``spread``). A model
-            whose prior has one samples that way by default; ``None``: it does not.
+            molecules that a wider spread brings, so it can be wider than ``spread``; the
+            smaller, the more draws decode back to their reference molecule, which sampling
+            then leaves out). A model whose prior has one samples that way by default;
+            ``None``: it does not.
+        reference_hashes: Hashes of the mixture's reference molecules (canonical SMILES,
+            :func:`molvae.hashes.smiles_hashes`), so sampling can leave out draws that decode
+            back to a reference (:meth:`is_reference`); ``None`` for a Gaussian prior and in
+            files written before.
     """
 
     mean: torch.Tensor
@@ -79,6 +86,14 @@ class LatentPrior:
     component_scales: torch.Tensor | None = None
     spread: float = 1.0
     consistent_spread: float | None = None
+    reference_hashes: torch.Tensor | None = None
+
+    def is_reference(self, smiles: list[str | None]) -> list[bool]:
+        """Whether each canonical SMILES is one of the mixture's reference molecules (always
+        ``False`` for a prior that stores none; a compact file's 32-bit hashes mistake a new
+        molecule for one of 30,000 references with probability 7e-6)."""
+        found = hashes.contains(self.reference_hashes, [s or "" for s in smiles])
+        return [bool(f) and s is not None for f, s in zip(found, smiles, strict=True)]
 
     def respread(self, spread: float) -> None:
         """Sample a mixture with ``spread`` from now on, plain or self-consistently (a prior
@@ -162,6 +177,8 @@ class LatentPrior:
             out["spread"] = torch.tensor(float(self.spread), dtype=torch.float64)
             if self.consistent_spread is not None:
                 out["consistent_spread"] = torch.tensor(self.consistent_spread, dtype=torch.float64)
+            if self.reference_hashes is not None:
+                out["reference_hashes"] = hashes.for_file(self.reference_hashes, half)
         return out
 
     @classmethod
@@ -181,6 +198,7 @@ class LatentPrior:
             prior.component_scales = unpool(scales, d.get("pooled_scales"), pooled)
             prior.spread = float(d.get("spread", 1.0))
             prior.consistent_spread = None if consistent is None else float(consistent)
+            prior.reference_hashes = d.get("reference_hashes")
         return prior
 
 
@@ -239,7 +257,8 @@ def fit_prior(
             ``mixture``: their aggregate posterior, the mixture of each molecule's q(z|x)
             (at most ``max_components`` molecules, the standard deviations of the dimensions
             the model barely uses pooled, see :func:`molvae.mixture.pool_unused`; the Gaussian
-            is fitted too).
+            is fitted too). It records the hashes of the molecules it keeps, so sampling can
+            leave out their copies (:meth:`LatentPrior.is_reference`).
         spread: For a mixture, scale each posterior's standard deviations by this when
             sampling (see :class:`LatentPrior`).
         consistent_spread: For a mixture, the spread of self-consistent sampling, which the
@@ -265,6 +284,7 @@ def fit_prior(
         return gaussian
     keep = torch.randperm(len(mu), generator=torch.Generator().manual_seed(0))[:max_components]
     scales = pool_unused(sigma[keep])
+    kept = hashes.smiles_hashes([ds.smiles[i] for i in keep.tolist()])
     return LatentPrior(
-        gaussian.mean, gaussian.scale_tril, mu[keep], scales, spread, consistent_spread
+        gaussian.mean, gaussian.scale_tril, mu[keep], scales, spread, consistent_spread, kept
     )

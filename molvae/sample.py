@@ -135,6 +135,8 @@ class Sampled:
     strict: int  # of those, strict decodes (:func:`~molvae.data.chem.is_strict`)
     consistent: int | None = None  # strict decodes checked and found self-consistent
     checked: int = 0  # strict decodes checked for self-consistency
+    references: int = 0  # screened decodes left out as one of the prior's reference molecules
+    screened: int = 0  # strict (self-consistent) decodes checked against the references
 
     @property
     def consistent_rate(self) -> float:
@@ -145,6 +147,12 @@ class Sampled:
             if self.consistent is not None and self.checked
             else float("nan")
         )
+
+    @property
+    def reference_rate(self) -> float:
+        """The fraction of screened decodes that were a reference molecule of the prior, and
+        left out (``nan`` if none were screened)."""
+        return self.references / self.screened if self.screened else float("nan")
 
     @property
     def strict_rate(self) -> float:
@@ -162,6 +170,7 @@ def sample_molecules(
     strict: bool = True,
     progress: bool = False,
     consistent: bool | None = None,
+    keep_references: bool = False,
 ) -> Sampled:
     """Sample ``n`` molecules from the prior, keeping only strict decodes when ``strict``
     (and only self-consistent ones, :func:`self_consistent`, when ``consistent``).
@@ -185,6 +194,11 @@ def sample_molecules(
             a decoder makes off its data seldom are (implies ``strict``; z is drawn with the
             prior's ``consistent_spread``). ``None``: the model's default
             (:func:`~molvae.prior.consistent_by_default`) when ``strict``, else no.
+        keep_references: Also keep decodes that are one of the mixture prior's reference
+            molecules (:meth:`~molvae.prior.LatentPrior.is_reference`). By default strict
+            sampling from a prior that records its references leaves them out and draws
+            more: a draw around a known molecule that decodes back to it generates nothing
+            new, and at small spreads most draws do (see ``benchmarks/reference_copies.py``).
     """
     if consistent is None:  # every decode, repaired ones too, with --no-strict
         consistent = strict and consistent_by_default(vae)
@@ -194,10 +208,14 @@ def sample_molecules(
     conditional = bool(vae.model.condition) and vae.conditions is not None
     tokens = vae.data_config.tokens
     kept: list[str | None] = []
-    drawn = n_strict = checked = n_consistent = 0
+    drawn = n_strict = checked = n_consistent = n_references = screened = 0
+    fitted = vae.prior if prior != "standard" else None
+    has_references = fitted is not None and fitted.reference_hashes is not None
+    drop_references = strict and not keep_references and has_references
     budget = MAX_DRAWS_PER_MOLECULE * n
-    # A grammar-aware decoder writes only strict SELFIES, so then nothing is drawn to spare.
-    every_decode_kept = vae.model.grammar is not None and not consistent
+    # A grammar-aware decoder writes only strict SELFIES, so then nothing is drawn to spare
+    # (unless copies of references are left out).
+    every_decode_kept = vae.model.grammar is not None and not consistent and not drop_references
     with progress_bar(n, "Sampling", progress) as bar:
         while len(kept) < n and drawn < budget:
             want = n - len(kept)
@@ -224,11 +242,19 @@ def sample_molecules(
                 new = [tokens_to_smiles(t, tokens) for t in chosen]
                 ok = self_consistent(vae, new)
                 checked, n_consistent = checked + len(new), n_consistent + sum(ok)
-                new = [smi for smi, good in zip(new, ok, strict=True) if good][: n - len(kept)]
-            else:  # convert only what is kept
+                new = [smi for smi, good in zip(new, ok, strict=True) if good]
+            elif not drop_references:  # convert only what is kept
                 new = [tokens_to_smiles(t, tokens) for t in chosen[: n - len(kept)]]
+            else:
+                new = [tokens_to_smiles(t, tokens) for t in chosen]
+            if drop_references:
+                copies = fitted.is_reference(new)
+                n_references, screened = n_references + sum(copies), screened + len(new)
+                new = [smi for smi, copy in zip(new, copies, strict=True) if not copy]
+            new = new[: n - len(kept)]
             kept.extend(new)
             bar.advance(len(new))
             if not strict:
                 break
-    return Sampled(kept, drawn, n_strict, n_consistent if consistent else None, checked)
+    n_consistent = n_consistent if consistent else None
+    return Sampled(kept, drawn, n_strict, n_consistent, checked, n_references, screened)

@@ -180,7 +180,7 @@ class ModelState:
             "property_mean": [float(x) for x in self.standardiser.mean],
             "property_std": [float(x) for x in self.standardiser.std],
             "state_dict": state,
-            "train_hashes": hashes.compact(known) if half and known is not None else known,
+            "train_hashes": hashes.for_file(known, half),
             "train_sample": list(self.train_sample),
             "max_len": int(self.max_len),
             "history": list(self.history),

@@ -233,6 +233,8 @@ def test_score_needs_a_threshold_then_flags_out_of_domain_rows(trained, tmp_path
     prior = exported_ckpt["latent_prior"]  # the reference: 1,000 posteriors, 8-bit columns
     assert prior["components_u8"].shape == (1000, 16)
     assert prior["log_scales_u8"].shape == (1000, 16 - int(prior["pooled"].sum()))
+    assert prior["reference_hashes"].dtype == torch.int32  # 32 bits of each reference's hash
+    assert len(prior["reference_hashes"]) == 1000
     assert exported_ckpt["anomaly_threshold"] > 0
     assert exported_ckpt["property_names"][-1] == "tpsa"
     assert exported_ckpt["state_dict"]["head.net.5.weight"].shape[0] == len(
@@ -248,10 +250,16 @@ def test_score_needs_a_threshold_then_flags_out_of_domain_rows(trained, tmp_path
     assert torch.load(consistent, weights_only=True)["latent_prior"]["consistent_spread"] == 2.0
     info = " ".join(runner.invoke(app, ["info", str(consistent)]).output.split())
     assert "spread 1; by default only self-consistent molecules, drawn at spread 2" in info, info
+    assert "draws that decode to a reference molecule are left out" in info, info
     sampled = runner.invoke(app, ["sample", str(consistent), "-n", "2", "--seed", "0"])
     assert "self-consistent" in sampled.output, sampled.output  # a 2-epoch model: "Only 0 of 2"
     plain = runner.invoke(app, ["sample", str(consistent), "-n", "2", "--no-consistent"])
     assert "self-consistent" not in plain.output and "2 sampled" in plain.output, plain.output
+    assert "reference molecules left out" in plain.output  # the references travelled along
+    keep = runner.invoke(
+        app, ["sample", str(consistent), "-n", "2", "--no-consistent", "--keep-references"]
+    )
+    assert "2 sampled" in keep.output and "reference molecules" not in keep.output, keep.output
     no_prior = runner.invoke(app, ["export", str(model), "-o", str(consistent), *spread])
     assert isinstance(no_prior.exception, UserError) and "mixture prior" in str(no_prior.exception)
 

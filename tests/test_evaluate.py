@@ -75,9 +75,9 @@ def test_evaluate_values_match_hand_computed_cases(tiny_model, tmp_path, monkeyp
     generated = ["CCO", "CCO", "c1ccccc1", None, "CCN", "CCCC", None, "CCN"]
     seen = {}
 
-    def fake_sample(vae, n, seed=None, prior="auto", strict=True, progress=False, consistent=None):
-        seen.update(n=n, seed=seed, prior=prior, strict=strict, consistent=consistent)
-        return Sampled(list(generated), drawn=10, strict=8)
+    def fake_sample(vae, n, **options):
+        seen.update(n=n, **options)
+        return Sampled(list(generated), drawn=10, strict=8, references=2, screened=8)
 
     monkeypatch.setattr(molvae.evaluate, "sample_molecules", fake_sample)
     result = evaluate(
@@ -92,7 +92,15 @@ def test_evaluate_values_match_hand_computed_cases(tiny_model, tmp_path, monkeyp
         progress=False,
         prior="standard",
     )
-    assert seen == {"n": 8, "seed": 5, "prior": "standard", "strict": True, "consistent": None}
+    assert {k: seen[k] for k in ("n", "seed", "prior", "strict", "consistent")} == {
+        "n": 8,
+        "seed": 5,
+        "prior": "standard",
+        "strict": True,
+        "consistent": None,
+    }
+    assert seen["keep_references"] is False  # copies of the prior's references left out
+    assert result["reference_copies"] == pytest.approx(2 / 8)
     assert result["valid"] == pytest.approx(6 / 8)
     assert result["strict"] == pytest.approx(8 / 10)  # the raw rate, as sample_molecules counted
     assert result["unique@1000"] == pytest.approx(4 / 6)  # CCO, c1ccccc1, CCN, CCCC

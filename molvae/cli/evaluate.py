@@ -47,6 +47,13 @@ def evaluate(
             show_default=False,
         ),
     ] = default_of(run_evaluation, "consistent"),
+    keep_references: Annotated[
+        bool,
+        typer.Option(
+            help="Also keep samples that are one of the prior's reference molecules (as "
+            "sample --keep-references)."
+        ),
+    ] = default_of(run_evaluation, "keep_references"),
     n: Annotated[int, typer.Option("-n", help="Molecules to sample.")] = default_of(
         run_evaluation, "n"
     ),
@@ -65,8 +72,8 @@ def evaluate(
 ) -> None:
     """MOSES metrics as MOSES computes them, strict rate, reconstruction, property accuracy.
 
-    Keys: valid, strict (and consistent), unique@k, FCD/SNN/Frag/Scaf against Test (and
-    TestSF), IntDiv, IntDiv2, Filters, logP, SA, QED, weight, Novelty, recon_exact,
+    Keys: valid, strict (and consistent, reference_copies), unique@k, FCD/SNN/Frag/Scaf against
+    Test (and TestSF), IntDiv, IntDiv2, Filters, logP, SA, QED, weight, Novelty, recon_exact,
     active_units, r2_*.
     """
     result = run_evaluation(
@@ -82,6 +89,7 @@ def evaluate(
         test_scaffolds=test_scaffolds,
         strict=strict,
         consistent=consistent,
+        keep_references=keep_references,
     )
     print_table(result)
     if output is not None:

@@ -51,8 +51,8 @@ def export(
         float | None,
         typer.Option(
             help="Mixture prior: sample only molecules the model reconstructs by default "
-            "(sample --consistent), with this spread; wider than --spread, as the check drops "
-            "the odd molecules a wider spread brings (1.6 on the bundled model). Without "
+            "(sample --consistent), with this spread (1.0 on the bundled model, which also "
+            "leaves out copies of its references; see BENCHMARKS.md, Lever 7). Without "
             "--reference, set on the model's own mixture prior; with it, the new prior has "
             "none unless given."
         ),

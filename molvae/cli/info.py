@@ -61,4 +61,6 @@ def _sampling(prior: LatentPrior | None) -> str:
             f"; by default only self-consistent molecules, drawn at spread "
             f"{prior.consistent_spread:g} (--no-consistent: all)"
         )
+    if prior.reference_hashes is not None:
+        text += "; draws that decode to a reference molecule are left out (--keep-references)"
     return text

@@ -79,6 +79,14 @@ def sample(
             show_default=False,
         ),
     ] = default_of(sample_molecules, "consistent"),
+    keep_references: Annotated[
+        bool,
+        typer.Option(
+            help="Also keep molecules that are one of the mixture prior's reference molecules "
+            "(strict sampling without --where leaves them out by default and draws others: "
+            "they are known molecules, not new ones)."
+        ),
+    ] = default_of(sample_molecules, "keep_references"),
     guards: Annotated[
         bool,
         typer.Option(
@@ -134,12 +142,16 @@ def sample(
         resolve_method(vae, method)  # a wrong method is an error even without --where
     if temperature is None:
         temperature = default_of(sample_molecules, "temperature")
-    sampled = sample_molecules(vae, n, temperature, seed, prior, strict, True, consistent)
+    sampled = sample_molecules(
+        vae, n, temperature, seed, prior, strict, True, consistent, keep_references
+    )
     smiles = sampled.smiles
     _write(pd.DataFrame({"smiles": [s or "" for s in smiles]}), output)
     nov = novelty(smiles, vae.in_training_set) if vae.train_hashes is not None else float("nan")
     checked = sampled.consistent is not None
     rate = f", self-consistent {sampled.consistent_rate:.3f}" if checked else ""
+    if sampled.screened:
+        rate += f", reference molecules left out {sampled.reference_rate:.3f}"
     console.print(
         f"{len(smiles)} sampled{f' -> {output}' if output else ''}: "
         f"valid {fraction_valid(smiles):.3f}, strict (raw) {sampled.strict_rate:.3f} "
@@ -150,6 +162,8 @@ def sample(
         keep = "invalid SMILES" if vae.data_config.tokens == "smiles" else "repaired SELFIES"
         what = "self-consistent" if checked else "strict"
         fix = "use --no-consistent" if checked else f"use --no-strict to keep {keep} too"
+        if sampled.references:
+            fix = f"use --keep-references to keep the {sampled.references} reference molecules"
         console.print(
             f"Only {len(smiles)} of {n} molecules were {what} after {sampled.drawn} decodes; "
             f"{fix}, or train the model longer."
