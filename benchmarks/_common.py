@@ -30,6 +30,25 @@ def log(message: str) -> None:
     print(f"[{time.perf_counter() - _T0:7.1f}s] {message}", file=sys.stderr, flush=True)
 
 
+def moses_scoring(vae: Any, cache: str | None = None) -> tuple[Any, set[str], Any]:
+    """What scoring samples the MOSES way needs, with ``vae``'s clean-up: the reference
+    statistics of MOSES test, the canonical SMILES of MOSES train (Novelty) and the FCD model
+    (``cache``: folder for the statistics)."""
+    import dataclasses
+
+    from molvae import metrics
+    from molvae.data.load import load_dataset
+    from molvae.evaluate import reference_stats, training_set
+
+    cfg = dataclasses.replace(
+        vae.data_config, smiles_col=None, properties=[], cache_dir=cache, max_molecules=None
+    )
+    log("reference statistics")
+    test = load_dataset(str(MOSES_TRAIN.parent / "test.csv.gz"), cfg, progress=False)
+    fcd = metrics.fcd_model()
+    return reference_stats(test.smiles, cfg, fcd), training_set(str(MOSES_TRAIN), cfg), fcd
+
+
 def set_threads(threads: int) -> None:
     """Use ``threads`` PyTorch CPU threads; ``0`` keeps PyTorch's default."""
     if threads > 0:

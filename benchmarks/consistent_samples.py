@@ -22,22 +22,17 @@ Prints one JSON object on stdout; progress goes to stderr.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
 import _common
 import torch
 
 from molvae import MolVAE, metrics
-from molvae.data.load import load_dataset
 from molvae.errors import UserError
-from molvae.evaluate import reference_stats, training_set
 from molvae.mixture import unused_dims
 from molvae.roundtrip import self_consistent
 from molvae.sample import sample_molecules
 from molvae.structure import ring_stats
 from molvae.tabular import unseen_molecules
-
-MOSES = _common.REPO_ROOT.parent / "shared" / "data" / "moses"
 
 
 def prepare_prior(
@@ -59,7 +54,7 @@ def prepare_prior(
     if references is not None:
         _common.log(f"refitting the mixture over {references} references")
         old = vae.prior
-        reference = unseen_molecules(vae, MOSES / "train.csv.gz", references)
+        reference = unseen_molecules(vae, _common.MOSES_TRAIN, references)
         vae.fit_prior(reference, "mixture", old.spread, old.consistent_spread, references)
         out["references"] = len(vae.prior.components)
         if out["references"] < references:
@@ -92,14 +87,7 @@ def main() -> None:
     _common.set_threads(args.threads)
     vae = MolVAE.load(args.model, device="cpu") if args.model else MolVAE.pretrained(device="cpu")
     result = prepare_prior(vae, args.references, args.spread, args.active_spread)
-    cfg = dataclasses.replace(
-        vae.data_config, smiles_col=None, properties=[], cache_dir=args.cache, max_molecules=None
-    )
-    _common.log("reference statistics")
-    test = load_dataset(str(MOSES / "test.csv.gz"), cfg, progress=False)
-    fcd = metrics.fcd_model()
-    ref = reference_stats(test.smiles, cfg, fcd)
-    in_train = training_set(str(MOSES / "train.csv.gz"), cfg)
+    ref, in_train, fcd = _common.moses_scoring(vae, args.cache)
     _common.log(f"sampling {int(args.n * args.mult)} at spread {vae.prior.spread}")
     n_draws = int(args.n * args.mult)
     drawn = sample_molecules(

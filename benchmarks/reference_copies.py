@@ -19,18 +19,13 @@ Prints one JSON object on stdout; progress goes to stderr.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
 import _common
 
 from molvae import MolVAE, metrics
-from molvae.data.load import load_dataset
 from molvae.errors import UserError
-from molvae.evaluate import reference_stats, training_set
 from molvae.sample import sample_molecules
 from molvae.structure import ring_stats
-
-MOSES = _common.REPO_ROOT.parent / "shared" / "data" / "moses"
 
 
 def main() -> None:
@@ -48,14 +43,7 @@ def main() -> None:
     if vae.prior is None or vae.prior.reference_hashes is None:
         raise UserError("This benchmark needs a mixture prior that records its references.")
     vae.prior.respread(args.spread)
-    cfg = dataclasses.replace(
-        vae.data_config, smiles_col=None, properties=[], cache_dir=args.cache, max_molecules=None
-    )
-    _common.log("reference statistics")
-    test = load_dataset(str(MOSES / "test.csv.gz"), cfg, progress=False)
-    fcd = metrics.fcd_model()
-    ref = reference_stats(test.smiles, cfg, fcd)
-    in_train = training_set(str(MOSES / "train.csv.gz"), cfg)
+    ref, in_train, fcd = _common.moses_scoring(vae, args.cache)
     _common.log(f"sampling {args.draw} at spread {args.spread}")
     got = sample_molecules(vae, args.draw, seed=args.seed, consistent=True, keep_references=True)
     smiles = got.smiles
