@@ -243,10 +243,9 @@ def sample_molecules(
                 ok = self_consistent(vae, new)
                 checked, n_consistent = checked + len(new), n_consistent + sum(ok)
                 new = [smi for smi, good in zip(new, ok, strict=True) if good]
-            elif not drop_references:  # convert only what is kept
-                new = [tokens_to_smiles(t, tokens) for t in chosen[: n - len(kept)]]
-            else:
-                new = [tokens_to_smiles(t, tokens) for t in chosen]
+            else:  # convert only what can be kept
+                keepable = chosen if drop_references else chosen[: n - len(kept)]
+                new = [tokens_to_smiles(t, tokens) for t in keepable]
             if drop_references:
                 copies = fitted.is_reference(new)
                 n_references, screened = n_references + sum(copies), screened + len(new)

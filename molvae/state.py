@@ -168,7 +168,6 @@ class ModelState:
             half: Store floating-point weights as float16 (loading converts them back).
         """
         state = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
-        known = self.train_hashes  # a slim (half) file keeps 32 bits of each (molvae.hashes)
         if half:
             state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
         ckpt: dict[str, Any] = {
@@ -180,7 +179,7 @@ class ModelState:
             "property_mean": [float(x) for x in self.standardiser.mean],
             "property_std": [float(x) for x in self.standardiser.std],
             "state_dict": state,
-            "train_hashes": hashes.for_file(known, half),
+            "train_hashes": hashes.for_file(self.train_hashes, half),  # 32 bits each if half
             "train_sample": list(self.train_sample),
             "max_len": int(self.max_len),
             "history": list(self.history),
