@@ -11,7 +11,7 @@ import torch
 
 from molvae import hashes
 from molvae.errors import UserError
-from molvae.mixture import from_u8, pool_unused, shared_columns, to_u8, unpool
+from molvae.mixture import ComponentPicker, from_u8, pool_unused, shared_columns, to_u8, unpool
 
 if TYPE_CHECKING:
     from molvae.api import MolVAE
@@ -138,9 +138,12 @@ class LatentPrior:
         device: torch.device,
         generator: torch.Generator | None = None,
         consistent: bool = False,
+        picker: ComponentPicker | None = None,
     ) -> torch.Tensor:
         """``n`` latent vectors: `n x latent_dim`, on ``device`` (a mixture's drawn with
-        ``consistent_spread`` when ``consistent`` and the prior has one, else ``spread``)."""
+        ``consistent_spread`` when ``consistent`` and the prior has one, else ``spread``,
+        around the references that ``picker`` picks: by default a new one, so ``n`` draws
+        repeat no reference until all are used; see :class:`~molvae.mixture.ComponentPicker`)."""
         eps = torch.randn(n, self.mean.numel(), generator=generator, device=device)
         if self.components is None:
             mean = self.mean.to(device, torch.float32)
@@ -148,8 +151,8 @@ class LatentPrior:
         spread = self.spread
         if consistent and self.consistent_spread is not None:
             spread = self.consistent_spread
-        pick = torch.randint(len(self.components), (n,), generator=generator, device=device)
-        rows = pick.to(self.components.device)  # gather first: only n rows move or convert
+        picker = picker or ComponentPicker(len(self.components), generator)
+        rows = picker(n).to(self.components.device)  # gather first: only n rows move or convert
         means = self.components[rows].to(device, torch.float32)  # (n, Z)
         scales = spread * self.component_scales[rows].to(device, torch.float32)  # (n, Z)
         return means + eps * scales
@@ -198,7 +201,7 @@ class LatentPrior:
             prior.component_scales = unpool(scales, d.get("pooled_scales"), pooled)
             prior.spread = float(d.get("spread", 1.0))
             prior.consistent_spread = None if consistent is None else float(consistent)
-            prior.reference_hashes = d.get("reference_hashes")
+            prior.reference_hashes = hashes.from_file(d.get("reference_hashes"))
         return prior
 
 
@@ -214,6 +217,7 @@ def sample_latents(
     prior: str = "auto",
     generator: torch.Generator | None = None,
     consistent: bool = False,
+    picker: ComponentPicker | None = None,
 ) -> torch.Tensor:
     """``n`` latent vectors from the model's prior: `n x latent_dim`, on its device.
 
@@ -224,6 +228,8 @@ def sample_latents(
             (fitted when the model has one).
         generator: Random generator on the model's device.
         consistent: Draw for self-consistent sampling: a mixture's ``consistent_spread``.
+        picker: Which references a mixture's draws come from (:meth:`LatentPrior.sample`);
+            pass one picker to every call of a run drawn in rounds.
 
     Raises:
         UserError: An unknown prior, or ``fitted`` for a model without one.
@@ -236,7 +242,7 @@ def sample_latents(
             "`molvae export MODEL -o OUT --reference molecules.csv`."
         )
     if prior != "standard" and vae.prior is not None:
-        return vae.prior.sample(n, vae.device, generator, consistent)
+        return vae.prior.sample(n, vae.device, generator, consistent, picker)
     return torch.randn(n, vae.latent_dim, generator=generator, device=vae.device)
 
 

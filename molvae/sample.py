@@ -11,6 +11,7 @@ import torch
 from molvae.cvae import draw_conditions
 from molvae.data.chem import is_strict, tokens_to_smiles
 from molvae.data.tokens import Vocab
+from molvae.mixture import ComponentPicker
 from molvae.model import VAE
 from molvae.prior import consistent_by_default, sample_latents
 from molvae.progress import progress_bar
@@ -179,8 +180,10 @@ def sample_molecules(
     RDKit parses (:func:`~molvae.data.chem.is_strict`). With ``strict``, latent vectors are
     drawn and decoded in rounds until ``n`` strict molecules are found, or until
     :data:`MAX_DRAWS_PER_MOLECULE` ``* n`` decodes are spent (then fewer come back). The strict
-    rate of all decodes is counted either way. A conditional VAE decodes each z with a
-    condition drawn from its training molecules' values (:func:`molvae.cvae.draw_conditions`).
+    rate of all decodes is counted either way. A mixture prior's draws go through its
+    references in one random order over all rounds (:class:`~molvae.mixture.ComponentPicker`).
+    A conditional VAE decodes each z with a condition drawn from its training molecules'
+    values (:func:`molvae.cvae.draw_conditions`).
 
     Args:
         vae: The model.
@@ -213,6 +216,8 @@ def sample_molecules(
     has_references = fitted is not None and fitted.reference_hashes is not None
     drop_references = strict and not keep_references and has_references
     budget = MAX_DRAWS_PER_MOLECULE * n
+    mixture = fitted is not None and fitted.components is not None  # one order over all rounds
+    picker = ComponentPicker(len(fitted.components), generator) if mixture else None
     # A grammar-aware decoder writes only strict SELFIES, so then nothing is drawn to spare
     # (unless copies of references are left out).
     every_decode_kept = vae.model.grammar is not None and not consistent and not drop_references
@@ -222,7 +227,7 @@ def sample_molecules(
             if strict and not every_decode_kept:  # the keep rate so far, with 10 % to spare
                 rate = max(len(kept) / drawn if drawn else 1.0, 1 / MAX_DRAWS_PER_MOLECULE)
                 want = min(int(want / rate * 1.1) + 1, budget - drawn)
-            z = sample_latents(vae, want, prior, generator, consistent)  # (want, Z)
+            z = sample_latents(vae, want, prior, generator, consistent, picker)  # (want, Z)
             cond = draw_conditions(vae, want, (), cpu_generator) if conditional else None
             texts = decode_texts(
                 vae.model,

@@ -1,3 +1,4 @@
+import copy
 import os
 
 import pytest
@@ -63,6 +64,29 @@ def test_compact_hashes_answer_as_the_full_ones_in_a_slim_file(tiny_model, tmp_p
     sample = list(tiny_model.train_sample[:50])
     assert slim.in_training_set(sample).all()
     assert list(slim.in_training_set(others[:50])) == list(tiny_model.in_training_set(others[:50]))
+
+
+def test_packing_keeps_every_hash_in_half_the_bytes():
+    edges = torch.tensor([-(2**31), -65537, -1, 0, 65535, 65536, 2**31 - 1], dtype=torch.int32)
+    assert torch.equal(hashes.unpack(hashes.pack(edges)), edges)
+    many = hashes.compact(hashes.smiles_hashes([f"C{i}" for i in range(100_000)]))
+    packed = hashes.pack(many)
+    assert packed.dtype == torch.int16 and packed.numel() == 65_536 + len(many)
+    assert torch.equal(hashes.unpack(packed), many)
+
+
+def test_a_slim_file_packs_a_large_training_record(tiny_model, tmp_path):
+    train = [f"C{i}" for i in range(hashes.PACK_ABOVE + 10)]
+    big = copy.deepcopy(tiny_model)
+    big.train_hashes = hashes.smiles_hashes(train)
+    big.save(tmp_path / "slim.pt", half=True)
+    stored = torch.load(tmp_path / "slim.pt", weights_only=True)["train_hashes"]
+    assert stored.dtype == torch.int16 and stored.numel() < 2 * len(train)  # 16 bits each
+    slim = MolVAE.load(tmp_path / "slim.pt")
+    assert torch.equal(slim.train_hashes, hashes.compact(big.train_hashes))
+    assert slim.in_training_set(train[::1000]).all()
+    assert not slim.in_training_set([f"N{i}" for i in range(1000)]).any()
+    assert hashes.for_file(hashes.smiles_hashes(train[:100]), True).dtype == torch.int32  # few
 
 
 def test_trained_checkpoint_loads_with_weights_only(tiny_model, tmp_path):
