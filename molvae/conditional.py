@@ -30,6 +30,7 @@ from molvae.cvae import condition_names, draw_conditions
 from molvae.data.chem import is_strict, tokens_to_smiles
 from molvae.errors import UserError
 from molvae.guide import GuidedProposer
+from molvae.mixture import ComponentPicker, run_picker
 from molvae.prior import sample_latents
 from molvae.progress import progress_bar
 from molvae.sample import DECODE_BATCH, decode_texts
@@ -122,12 +123,15 @@ class CvaeProposer:
         self.vae, self.windows, self.prior = vae, list(windows), prior
         self.known: list[str] = []
         self.cpu_gen = None if seed is None else torch.Generator().manual_seed(seed)
+        self.picker: ComponentPicker | None = None  # a mixture's order over all rounds
 
     def most(self) -> int:
         return DECODE_BATCH
 
     def propose(self, size: int, gen: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
-        z = sample_latents(self.vae, size, self.prior, gen)  # (size, Z)
+        if self.picker is None and self.prior != "standard":
+            self.picker = run_picker(self.vae.prior, gen)
+        z = sample_latents(self.vae, size, self.prior, gen, picker=self.picker)  # (size, Z)
         return z, draw_conditions(self.vae, size, self.windows, self.cpu_gen)  # (size, C)
 
     def learn(self, frame: pd.DataFrame, z: torch.Tensor) -> None:

@@ -16,7 +16,9 @@ COMPACT_BITS = 32
 #: A slim file splits each compact hash into its top and bottom 16 bits when it holds more
 #: than this many (see :func:`pack`): then a count per top half takes less room than them.
 PACK_ABOVE = 1 << 16
-_HALF = 16
+_HALF = 16  # bits of each half of a packed hash
+_BUCKETS = 1 << _HALF  # values of the top half, and of the bottom
+_OFFSET = 1 << (_HALF - 1)  # the top half of a signed hash, shifted to count from 0
 
 
 def smiles_hashes(smiles: list[str]) -> torch.Tensor:
@@ -33,42 +35,55 @@ def compact(hashes: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(np.unique(top))
 
 
-def for_file(hashes: torch.Tensor | None, half: bool) -> torch.Tensor | None:
-    """``hashes`` as a model file stores them: :func:`compact` in a slim (``half``) file, and
-    then :func:`pack`-ed when there are more than :data:`PACK_ABOVE`."""
-    if not half or hashes is None:
-        return hashes
-    short = compact(hashes)
-    return pack(short) if len(short) > PACK_ABOVE else short
+def to_file(ckpt: dict, key: str, hashes: torch.Tensor | None, half: bool) -> None:
+    """Store ``hashes`` in the checkpoint dict ``ckpt`` as a model file keeps them: under
+    ``key``, :func:`compact` in a slim (``half``) file; more than :data:`PACK_ABOVE` compact
+    ones :func:`pack`-ed under ``key + "_packed"`` instead (a molvae too old to unpack them
+    then finds no hashes, rather than wrong ones)."""
+    short = compact(hashes) if half and hashes is not None else hashes
+    if short is not None and short.dtype == torch.int32 and len(short) > PACK_ABOVE:
+        ckpt[key + "_packed"] = pack(short)
+    else:
+        ckpt[key] = short
 
 
-def from_file(stored: torch.Tensor | None) -> torch.Tensor | None:
-    """The hashes a model file holds, as :func:`for_file` took them (:func:`unpack`-ed)."""
-    return unpack(stored) if stored is not None and stored.dtype == torch.int16 else stored
+def from_file(ckpt: dict, key: str) -> torch.Tensor | None:
+    """The hashes :func:`to_file` stored under ``key`` (64-bit, or compact 32-bit ones;
+    ``None`` if there are none)."""
+    packed = ckpt.get(key + "_packed")
+    return unpack(packed) if packed is not None else ckpt.get(key)
 
 
 def pack(short: torch.Tensor) -> torch.Tensor:
     """Sorted unique 32-bit hashes in 16 bits each, losslessly: how many hashes have each
-    value of the top 16 bits (65,536 counts), then the bottom 16 bits of every hash, in order
-    (int16 bit patterns). A million hashes take 2.1 MB instead of 4 MB.
+    value of the top 16 bits (:data:`_BUCKETS` counts), then the bottom 16 bits of every hash,
+    in order (int16 bit patterns). A million hashes take 2.1 MB instead of 4 MB.
 
     Raises:
-        ValueError: More than 65,535 hashes share their top 16 bits (only for billions).
+        ValueError: ``short`` is not strictly increasing, or more than 65,535 hashes share
+            their top 16 bits (only for billions).
     """
     h = short.numpy().astype(np.int64)
-    counts = np.bincount((h >> _HALF) + (1 << (_HALF - 1)), minlength=1 << _HALF)
-    if counts.max(initial=0) >= 1 << _HALF:
+    if (np.diff(h) <= 0).any():
+        raise ValueError("Only sorted unique hashes can be packed.")
+    counts = np.bincount((h >> _HALF) + _OFFSET, minlength=_BUCKETS)
+    if counts.max(initial=0) >= _BUCKETS:
         raise ValueError("Too many hashes to pack into 16-bit counts.")
-    low = h & ((1 << _HALF) - 1)
-    words = np.concatenate([counts, low]).astype(np.uint16)
+    words = np.concatenate([counts, h & (_BUCKETS - 1)]).astype(np.uint16)
     return torch.from_numpy(words.view(np.int16))
 
 
 def unpack(packed: torch.Tensor) -> torch.Tensor:
-    """The sorted 32-bit hashes that :func:`pack` stored (int32)."""
+    """The sorted 32-bit hashes that :func:`pack` stored (int32).
+
+    Raises:
+        ValueError: ``packed`` is not what :func:`pack` writes (a damaged file).
+    """
     words = packed.numpy().view(np.uint16).astype(np.int64)
-    counts, low = words[: 1 << _HALF], words[1 << _HALF :]
-    top = np.repeat(np.arange(1 << _HALF) - (1 << (_HALF - 1)), counts)
+    counts, low = words[:_BUCKETS], words[_BUCKETS:]
+    if len(counts) != _BUCKETS or counts.sum() != len(low):
+        raise ValueError("The packed hashes are damaged: their counts do not match.")
+    top = np.repeat(np.arange(_BUCKETS) - _OFFSET, counts)
     return torch.from_numpy(((top << _HALF) | low).astype(np.int32))
 
 

@@ -1,11 +1,18 @@
 """The compact form of a mixture prior (:class:`molvae.prior.LatentPrior`): one standard
 deviation shared by every component in the latent dimensions the model barely uses, and the
 other columns stored in 8 bits. So a model file holds three times as many reference posteriors,
-and two samples share a reference (and decode to the same molecule) less often."""
+and two samples share a reference (and decode to the same molecule) less often. And the order
+a sampling run draws the references in (:class:`ComponentPicker`), each once before any twice,
+for the same reason."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
+
+if TYPE_CHECKING:
+    from molvae.prior import LatentPrior
 
 #: A latent dimension whose posterior standard deviation, averaged over a mixture's references,
 #: is at least this sits near the N(0, 1) prior: the model barely uses it (the bundled model:
@@ -66,26 +73,47 @@ def pool_unused(scales: torch.Tensor) -> torch.Tensor:
 
 class ComponentPicker:
     """Which reference each draw from a mixture prior comes from: the ``k`` references in a
-    random order, then in a new random order, and so on. Each draw is still a uniform pick
-    (the mixture's distribution is unchanged), but one sampling run uses every reference
-    once before any twice. Draws around one reference often decode to the same molecule
-    (on the bundled model, all the duplicates among 10,000 samples came from a reference
-    drawn twice), so this takes `unique@10000` from 0.987 to 0.995 at 30,000 references.
+    random order, then in a new random order, and so on. Each draw on its own is still a
+    uniform pick, but the draws of one picker are not independent: a sampling run that keeps
+    one picker over all its rounds uses every reference once before any twice (separate runs,
+    each with its own picker, repeat references across runs as before). Draws around one
+    reference often decode to the same molecule (on the bundled model, all the duplicates
+    among 10,000 samples came from a reference drawn twice), so this helps only while a run
+    makes fewer draws than there are references; see ``BENCHMARKS.md``, Lever 8.
 
     Args:
-        k: Number of references (components).
-        generator: Random generator (its device is where the picks are made).
+        k: Number of references (components), at least 1.
+        generator: Random generator; its device is where the picks are made (``None``: the
+            global CPU generator).
+
+    Raises:
+        ValueError: ``k`` is below 1.
     """
 
     def __init__(self, k: int, generator: torch.Generator | None = None) -> None:
+        if k < 1:
+            raise ValueError("A mixture needs at least one reference to pick from.")
         self.k, self.generator = k, generator
         self.device = generator.device if generator is not None else torch.device("cpu")
         self.queue = torch.empty(0, dtype=torch.long, device=self.device)
 
     def __call__(self, n: int) -> torch.Tensor:
         """The next ``n`` picks (indices below ``k``, on the generator's device)."""
-        while len(self.queue) < n:
-            order = torch.randperm(self.k, generator=self.generator, device=self.device)
-            self.queue = torch.cat([self.queue, order])
+        orders = -(-(n - len(self.queue)) // self.k)  # new random orders needed, if any
+        if orders > 0:
+            keys = torch.rand(
+                orders, self.k, generator=self.generator, device=self.device, dtype=torch.float64
+            )
+            self.queue = torch.cat([self.queue, keys.argsort(dim=1).flatten()])
         picks, self.queue = self.queue[:n], self.queue[n:]
         return picks
+
+
+def run_picker(
+    prior: LatentPrior | None, generator: torch.Generator | None
+) -> ComponentPicker | None:
+    """A new :class:`ComponentPicker` for one sampling run from ``prior`` (``None`` unless
+    it is a mixture)."""
+    if prior is None or prior.components is None:
+        return None
+    return ComponentPicker(len(prior.components), generator)

@@ -21,8 +21,7 @@ PRIORS = ("auto", "standard", "fitted")
 PRIOR_KINDS = ("gaussian", "mixture")
 #: Most reference molecules a mixture prior keeps. Each costs a mean per latent dimension and a
 #: standard deviation per dimension the model uses (not pooled) in the model file: 1 byte each
-#: in a half-precision file, 4 in a full one (the bundled model: 30,000 x (128 + 35) bytes is
-#: 4.9 MB). More references, fewer duplicate samples: two draws share a reference less often.
+#: in a half file, 4 in a full one (the bundled model: 40,000 x (128 + 35) bytes, 6.5 MB).
 MAX_COMPONENTS = 100_000
 #: Added to the fitted prior's covariance diagonal so its Cholesky factor exists even when
 #: some latent dimensions barely vary (collapsed dimensions).
@@ -91,7 +90,7 @@ class LatentPrior:
     def is_reference(self, smiles: list[str | None]) -> list[bool]:
         """Whether each canonical SMILES is one of the mixture's reference molecules (always
         ``False`` for a prior that stores none; a compact file's 32-bit hashes mistake a new
-        molecule for one of 30,000 references with probability 7e-6)."""
+        molecule for one of 40,000 references with probability 1e-5)."""
         found = hashes.contains(self.reference_hashes, [s or "" for s in smiles])
         return [bool(f) and s is not None for f, s in zip(found, smiles, strict=True)]
 
@@ -151,7 +150,10 @@ class LatentPrior:
         spread = self.spread
         if consistent and self.consistent_spread is not None:
             spread = self.consistent_spread
-        picker = picker or ComponentPicker(len(self.components), generator)
+        if picker is None:
+            picker = ComponentPicker(len(self.components), generator)
+        elif picker.k != len(self.components):
+            raise ValueError(f"A picker for {picker.k} references, not {len(self.components)}.")
         rows = picker(n).to(self.components.device)  # gather first: only n rows move or convert
         means = self.components[rows].to(device, torch.float32)  # (n, Z)
         scales = spread * self.component_scales[rows].to(device, torch.float32)  # (n, Z)
@@ -181,7 +183,7 @@ class LatentPrior:
             if self.consistent_spread is not None:
                 out["consistent_spread"] = torch.tensor(self.consistent_spread, dtype=torch.float64)
             if self.reference_hashes is not None:
-                out["reference_hashes"] = hashes.for_file(self.reference_hashes, half)
+                hashes.to_file(out, "reference_hashes", self.reference_hashes, half)
         return out
 
     @classmethod
@@ -201,7 +203,7 @@ class LatentPrior:
             prior.component_scales = unpool(scales, d.get("pooled_scales"), pooled)
             prior.spread = float(d.get("spread", 1.0))
             prior.consistent_spread = None if consistent is None else float(consistent)
-            prior.reference_hashes = hashes.from_file(d.get("reference_hashes"))
+            prior.reference_hashes = hashes.from_file(d, "reference_hashes")
         return prior
 
 

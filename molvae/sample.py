@@ -11,7 +11,7 @@ import torch
 from molvae.cvae import draw_conditions
 from molvae.data.chem import is_strict, tokens_to_smiles
 from molvae.data.tokens import Vocab
-from molvae.mixture import ComponentPicker
+from molvae.mixture import run_picker
 from molvae.model import VAE
 from molvae.prior import consistent_by_default, sample_latents
 from molvae.progress import progress_bar
@@ -216,8 +216,7 @@ def sample_molecules(
     has_references = fitted is not None and fitted.reference_hashes is not None
     drop_references = strict and not keep_references and has_references
     budget = MAX_DRAWS_PER_MOLECULE * n
-    mixture = fitted is not None and fitted.components is not None  # one order over all rounds
-    picker = ComponentPicker(len(fitted.components), generator) if mixture else None
+    picker = run_picker(fitted, generator)  # one order of references over all rounds
     # A grammar-aware decoder writes only strict SELFIES, so then nothing is drawn to spare
     # (unless copies of references are left out).
     every_decode_kept = vae.model.grammar is not None and not consistent and not drop_references

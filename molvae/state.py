@@ -148,7 +148,7 @@ class ModelState:
                 np.asarray(ckpt["property_std"], dtype=np.float64),
             ),
             max_len=int(ckpt["max_len"]) if "max_len" in ckpt else None,
-            train_hashes=hashes.from_file(ckpt.get("train_hashes")),
+            train_hashes=hashes.from_file(ckpt, "train_hashes"),
             train_sample=list(ckpt.get("train_sample") or []),
             prior=LatentPrior.from_dict(fitted) if fitted else None,
             anomaly_threshold=ckpt.get("anomaly_threshold"),
@@ -179,13 +179,13 @@ class ModelState:
             "property_mean": [float(x) for x in self.standardiser.mean],
             "property_std": [float(x) for x in self.standardiser.std],
             "state_dict": state,
-            "train_hashes": hashes.for_file(self.train_hashes, half),  # 16-32 bits each if half
             "train_sample": list(self.train_sample),
             "max_len": int(self.max_len),
             "history": list(self.history),
             "versions": self.versions or library_versions(),
             "data_source": self.data_source,
         }
+        hashes.to_file(ckpt, "train_hashes", self.train_hashes, half)  # 16-32 bits each if half
         if self.head_fit is not None:
             ckpt["head_fit"] = dict(self.head_fit)
         if self.prior is not None:

@@ -73,6 +73,10 @@ def test_packing_keeps_every_hash_in_half_the_bytes():
     packed = hashes.pack(many)
     assert packed.dtype == torch.int16 and packed.numel() == 65_536 + len(many)
     assert torch.equal(hashes.unpack(packed), many)
+    with pytest.raises(ValueError, match="sorted"):
+        hashes.pack(torch.tensor([5, 70_000, 3], dtype=torch.int32))
+    with pytest.raises(ValueError, match="damaged"):
+        hashes.unpack(packed[:-1])
 
 
 def test_a_slim_file_packs_a_large_training_record(tiny_model, tmp_path):
@@ -80,13 +84,17 @@ def test_a_slim_file_packs_a_large_training_record(tiny_model, tmp_path):
     big = copy.deepcopy(tiny_model)
     big.train_hashes = hashes.smiles_hashes(train)
     big.save(tmp_path / "slim.pt", half=True)
-    stored = torch.load(tmp_path / "slim.pt", weights_only=True)["train_hashes"]
-    assert stored.dtype == torch.int16 and stored.numel() < 2 * len(train)  # 16 bits each
+    stored = torch.load(tmp_path / "slim.pt", weights_only=True)
+    assert "train_hashes" not in stored  # an older molvae finds no hashes rather than wrong ones
+    packed = stored["train_hashes_packed"]
+    assert packed.dtype == torch.int16 and packed.numel() == 65_536 + len(train)  # 16 bits each
     slim = MolVAE.load(tmp_path / "slim.pt")
     assert torch.equal(slim.train_hashes, hashes.compact(big.train_hashes))
     assert slim.in_training_set(train[::1000]).all()
     assert not slim.in_training_set([f"N{i}" for i in range(1000)]).any()
-    assert hashes.for_file(hashes.smiles_hashes(train[:100]), True).dtype == torch.int32  # few
+    few: dict = {}
+    hashes.to_file(few, "train_hashes", hashes.smiles_hashes(train[:100]), True)
+    assert few["train_hashes"].dtype == torch.int32  # a few stay 32-bit
 
 
 def test_trained_checkpoint_loads_with_weights_only(tiny_model, tmp_path):

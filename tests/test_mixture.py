@@ -1,10 +1,13 @@
-"""The compact mixture prior: pooled dimensions and 8-bit columns (molvae.mixture)."""
+"""The mixture prior: pooled dimensions, 8-bit columns, packed hashes and the order of its draws
+(molvae.mixture)."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from molvae.mixture import POOL_SIGMA, from_u8, pool_unused, to_u8, unpool
+from molvae import hashes
+from molvae.mixture import POOL_SIGMA, ComponentPicker, from_u8, pool_unused, to_u8, unpool
 from molvae.prior import LatentPrior
 
 
@@ -73,3 +76,44 @@ def test_a_zero_sd_survives_8_bit_storage():
     back = LatentPrior.from_dict(prior.to_dict(half=True)).component_scales
     assert torch.isfinite(back).all() and back[0, 0] < 1e-5  # stored as 1e-6
     assert torch.allclose(back[1], scales[1], rtol=0.01)
+
+
+def test_the_picker_uses_every_reference_once_before_any_twice():
+    picks = ComponentPicker(7, torch.Generator().manual_seed(0))
+    first = torch.cat([picks(3), picks(3), picks(5)])  # rounds of any size
+    assert sorted(first[:7].tolist()) == list(range(7))
+    assert len(set(first[7:].tolist())) == 4  # the second pass has begun
+    again = ComponentPicker(7, torch.Generator().manual_seed(0))
+    assert torch.equal(again(11), first)  # seeded: the same order
+    many = ComponentPicker(2)(100_001)  # many passes at once, each a permutation
+    assert (
+        len(many) == 100_001 and (many[:-1].view(-1, 2).sort(dim=1).values == torch.arange(2)).all()
+    )
+    with pytest.raises(ValueError, match="at least one"):
+        ComponentPicker(0)
+
+
+def test_draws_sharing_a_picker_repeat_no_reference_until_all_are_used():
+    means, sds = _mixture(k=50)
+    prior = LatentPrior(means.mean(0), torch.eye(means.shape[1]), means, torch.zeros_like(sds))
+    cpu, gen = torch.device("cpu"), torch.Generator().manual_seed(1)
+    picker = ComponentPicker(50, gen)
+    z = torch.cat([prior.sample(25, cpu, gen, picker=picker) for _ in range(2)])  # z = a mean
+    assert len(torch.unique(z, dim=0)) == 50  # two rounds, one draw around each reference
+    assert len(torch.unique(prior.sample(50, cpu, gen), dim=0)) == 50  # one call, likewise
+    with pytest.raises(ValueError, match="picker for 7"):
+        prior.sample(5, cpu, gen, picker=ComponentPicker(7))
+
+
+def test_many_reference_hashes_are_packed_in_a_slim_file_and_load_back():
+    means, sds = _mixture(k=20)
+    prior = LatentPrior(means.mean(0), torch.eye(means.shape[1]), means, sds)
+    refs = [f"C{i}" for i in range(hashes.PACK_ABOVE + 1)]
+    prior.reference_hashes = hashes.smiles_hashes(refs)
+    stored = prior.to_dict(half=True)
+    assert (
+        "reference_hashes" not in stored and stored["reference_hashes_packed"].dtype == torch.int16
+    )
+    back = LatentPrior.from_dict(stored)
+    assert torch.equal(back.reference_hashes, hashes.compact(prior.reference_hashes))
+    assert all(back.is_reference(refs[::997])) and not any(back.is_reference(["N1", "N2"]))

@@ -9,7 +9,6 @@ import torch
 from molvae import hashes, roundtrip, sample
 from molvae.data.chem import from_selfies, is_strict_selfies, to_mol, to_selfies, to_smiles
 from molvae.data.tokens import split_smiles
-from molvae.mixture import ComponentPicker
 from molvae.prior import LatentPrior, fit_prior
 
 
@@ -155,22 +154,6 @@ def test_sampling_leaves_out_draws_that_decode_to_a_reference(pretrained, consis
     assert raw.screened == 0 and a in raw.smiles  # --no-strict keeps every decode
     assert set(vae.sample(12, 0.0, 0, consistent=consistent, keep_references=True)) == {a, b}
     assert vae.sample(12, 0.0, 0, consistent=consistent) == [b] * 12
-
-
-def test_the_picker_uses_every_reference_once_before_any_twice():
-    picks = ComponentPicker(7, torch.Generator().manual_seed(0))
-    first = torch.cat([picks(3), picks(3), picks(5)])  # rounds of any size
-    assert sorted(first[:7].tolist()) == list(range(7))
-    assert len(set(first[7:].tolist())) == 4  # the second pass has begun
-    again = ComponentPicker(7, torch.Generator().manual_seed(0))
-    assert torch.equal(again(11), first)  # seeded: the same order
-
-
-def test_mixture_draws_repeat_no_reference_until_all_are_used(tiny_model, moses_smiles):
-    prior = fit_prior(tiny_model, moses_smiles[:300], "mixture", max_components=50)
-    prior.component_scales = torch.full_like(prior.component_scales, 1e-9)  # z = its mean
-    z = prior.sample(50, torch.device("cpu"), torch.Generator().manual_seed(1))
-    assert len(torch.unique(z, dim=0)) == 50  # one draw around each reference
 
 
 def test_sampling_rounds_share_one_order_of_references(pretrained, monkeypatch):
