@@ -63,6 +63,23 @@ def test_evaluate_needs_a_test_table(trained):
     assert result.exit_code != 0 and "--test" in result.output
 
 
+@pytest.mark.parametrize(("flag", "kept"), [([], False), (["--keep-references"], True)])
+def test_evaluate_passes_keep_references_through(trained, tmp_path, monkeypatch, flag, kept):
+    import molvae.cli.evaluate as command
+
+    seen = {}
+
+    def fake(vae, **options):
+        seen.update(options)
+        return {"valid": 1.0, "reference_copies": 0.5}
+
+    monkeypatch.setattr(command, "run_evaluation", fake)
+    args = ["evaluate", str(trained / "best.pt"), "--test", "data/moses_test_1k.csv", *flag]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert seen["keep_references"] is kept and "reference_copies" in result.output
+
+
 def test_sample_writes_valid_smiles_and_prints_fractions(trained, tmp_path):
     out = tmp_path / "s.csv"
     result = runner.invoke(
