@@ -13,12 +13,12 @@ import torch
 #: the training set is then taken for a training one with probability ``n_train / 2**32``
 #: (2e-4 for a million training molecules), and the record takes half the space.
 COMPACT_BITS = 32
-#: A slim file splits each compact hash into its top and bottom 16 bits when it holds more
-#: than this many (see :func:`pack`): then a count per top half takes less room than them.
-PACK_ABOVE = 1 << 16
 _HALF = 16  # bits of each half of a packed hash
 _BUCKETS = 1 << _HALF  # values of the top half, and of the bottom
 _OFFSET = 1 << (_HALF - 1)  # the top half of a signed hash, shifted to count from 0
+#: A slim file splits each compact hash into its top and bottom 16 bits when it holds more
+#: than this many (see :func:`pack`): then a count per top half takes less room than them.
+PACK_ABOVE = _BUCKETS
 
 
 def smiles_hashes(smiles: list[str]) -> torch.Tensor:

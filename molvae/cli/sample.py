@@ -143,7 +143,15 @@ def sample(
     if temperature is None:
         temperature = default_of(sample_molecules, "temperature")
     sampled = sample_molecules(
-        vae, n, temperature, seed, prior, strict, True, consistent, keep_references
+        vae,
+        n,
+        temperature,
+        seed,
+        prior,
+        strict,
+        progress=True,
+        consistent=consistent,
+        keep_references=keep_references,
     )
     smiles = sampled.smiles
     _write(pd.DataFrame({"smiles": [s or "" for s in smiles]}), output)
